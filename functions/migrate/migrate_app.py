@@ -1,0 +1,113 @@
+"""CloudFormation custom resource that applies sql/migrations on deploy.
+
+Create and Update apply pending migrations, then set the application roles'
+passwords from their secrets. Delete keeps the data and succeeds. Whatever
+happens (bad input, a failing migration, a database that does not answer),
+CloudFormation gets SUCCESS or FAILED with a reason before the function's own
+timeout; a stack never waits an hour for a reply that will not come.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from shared import migrations
+from shared.db import Database
+from shared.errors import AppError
+from shared.observability import logger
+from shared.secrets import get_secret_json
+from shared.settings import get_settings
+
+PHYSICAL_ID = "schema-migrations"
+SAFETY_MARGIN_MS = 10_000
+REQUIRED_KEYS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
+
+
+def migrations_dir() -> Path:
+    configured = get_settings().migrations_dir
+    if configured is not None:
+        return configured
+    bundled = Path(__file__).with_name("migrations")  # copied in by `sam build`
+    return bundled if bundled.is_dir() else migrations.default_directory()
+
+
+def send_response(event: dict[str, Any], status: str, reason: str, data: dict[str, Any] | None = None) -> None:
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:3500],  # CloudFormation caps the whole response at 4 KB
+            "PhysicalResourceId": event.get("PhysicalResourceId") or PHYSICAL_ID,
+            "StackId": event.get("StackId", ""),
+            "RequestId": event.get("RequestId", ""),
+            "LogicalResourceId": event.get("LogicalResourceId", ""),
+            "NoEcho": False,
+            "Data": data or {},
+        }
+    ).encode()
+    request = urllib.request.Request(
+        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a presigned https URL from CloudFormation
+        response.read()
+
+
+def run_migrations() -> dict[str, Any]:
+    settings = get_settings()
+    database = Database(settings.db)
+    try:
+        conn = database.connection()
+        found = migrations.load(migrations_dir())
+        applied = migrations.apply(conn, found, log=logger.info)
+        for role, secret_id in settings.role_secrets.items():
+            password = get_secret_json(secret_id, max_age=0, force=True)["password"]
+            migrations.set_role_password(conn, role, str(password))
+        version = found[-1].version if found else 0
+        return {"Applied": len(applied), "Version": version}
+    finally:
+        database.close()
+
+
+def _work(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    missing = [k for k in REQUIRED_KEYS if not event.get(k)]
+    if missing:
+        return "FAILED", f"invalid custom resource request: missing {', '.join(missing)}", {}
+    kind = event["RequestType"]
+    if kind == "Delete":
+        return "SUCCESS", "migrations are forward-only; data is kept on delete", {}
+    if kind not in ("Create", "Update"):
+        return "FAILED", f"unknown RequestType {kind!r}: expected Create, Update or Delete", {}
+    props = event.get("ResourceProperties")
+    if not isinstance(props, dict) or not props.get("MigrationsHash"):
+        return "FAILED", "ResourceProperties.MigrationsHash is required (a hash of sql/migrations)", {}
+    try:
+        data = run_migrations()
+    except migrations.MigrationError as exc:
+        return "FAILED", str(exc), {}
+    except AppError as exc:
+        return "FAILED", f"database error: {exc.message}", {}
+    except Exception as exc:  # noqa: BLE001 - CloudFormation must always hear back
+        logger.exception("migration failed")
+        return "FAILED", f"{type(exc).__name__}: {exc}", {}
+    return "SUCCESS", f"{data['Applied']} migration(s) applied; schema version {data['Version']}", data
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict) or not event.get("ResponseURL"):
+        # Without a ResponseURL nobody can be answered: fail the invocation loudly.
+        raise ValueError("not a CloudFormation custom resource event (no ResponseURL)")
+    result: list[tuple[str, str, dict[str, Any]]] = []
+    worker = threading.Thread(target=lambda: result.append(_work(event)), daemon=True)
+    worker.start()
+    budget_ms = max(context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS, 1000)
+    worker.join(budget_ms / 1000)
+    status, reason, data = result[0] if result else (
+        "FAILED", f"migrations did not finish within {budget_ms // 1000}s; the next deploy resumes them", {},
+    )
+    logger.info("custom resource answered", extra={"status": status, "reason": reason})
+    send_response(event, status, reason, data)
+    return {"Status": status, "Reason": reason}

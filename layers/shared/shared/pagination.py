@@ -1,0 +1,83 @@
+"""Opaque, URL-safe keyset cursors.
+
+A cursor carries the sort key of the last row a client saw, tagged with the
+list it belongs to. It is base64url (no `+`, `/` or `=` to escape in a query
+string) over compact JSON plus a short digest, so a truncated or edited cursor
+is refused with a 400 instead of silently repositioning or failing in SQL.
+
+Cursors are not credentials: whoever forges one only repositions a list they
+may read anyway; filters and visibility are applied by the query every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Sequence
+
+from .errors import BadRequest
+
+_DIGEST_BYTES = 6
+MAX_CURSOR_LENGTH = 512
+
+
+def _digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_DIGEST_BYTES, person=b"blog-cursor").digest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)  # UUID, Decimal
+
+
+def encode_cursor(kind: str, values: Sequence[Any]) -> str:
+    payload = json.dumps([kind, [_plain(v) for v in values]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload + _digest(payload)).rstrip(b"=").decode()
+
+
+def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
+    """The key values of `cursor`, or BadRequest if it is not a cursor of `kind`."""
+    invalid = BadRequest(
+        "the cursor is invalid or belongs to another list; start again without it",
+        [{"field": "cursor", "message": "invalid cursor"}],
+        code="invalid_cursor",
+    )
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, TypeError):
+        raise invalid from None
+    payload, digest = raw[:-_DIGEST_BYTES], raw[-_DIGEST_BYTES:]
+    if len(raw) <= _DIGEST_BYTES or _digest(payload) != digest:
+        raise invalid
+    try:
+        got_kind, values = json.loads(payload)
+    except ValueError:
+        raise invalid from None
+    if got_kind != kind or not isinstance(values, list) or len(values) != arity:
+        raise invalid
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, dict) and set(v) == {"t"} and isinstance(v["t"], str):
+            try:
+                out.append(datetime.fromisoformat(v["t"]))
+            except ValueError:
+                raise invalid from None
+        else:
+            out.append(v)
+    return out
+
+
+def page(rows: list[dict[str, Any]], limit: int, kind: str, key: Sequence[str]) -> tuple[list[dict[str, Any]], str | None]:
+    """Split a `LIMIT limit + 1` result into the page and the next cursor (None at the end)."""
+    if len(rows) <= limit:
+        return rows, None
+    items = rows[:limit]
+    last = items[-1]
+    return items, encode_cursor(kind, [last[k] for k in key])

@@ -1,0 +1,69 @@
+"""Database credentials: a cached Secrets Manager secret, or an IAM auth token.
+
+Secrets are fetched through Powertools' parameters utility with `max_age`
+caching, so a warm container does not call Secrets Manager per request. After
+a rotation the cached password is stale: `db` sees SQLSTATE class 28 and asks
+again with `force=True`, which bypasses the cache once.
+
+Powertools (and with it boto3) is imported on the first fetch, not at module
+import: a container pays for it once, inside its first connect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ServiceUnavailable
+from .settings import DatabaseSettings, aws_credentials, get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: str
+    password: str
+
+    def __repr__(self) -> str:  # never let a password reach a log line
+        return f"Credentials(user={self.user!r}, password='***')"
+
+
+def get_secret_json(secret_id: str, *, max_age: int, force: bool = False) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
+    if isinstance(value, bytes):
+        value = value.decode()
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        raise ServiceUnavailable("database credentials are misconfigured") from None
+    if not isinstance(data, dict):
+        raise ServiceUnavailable("database credentials are misconfigured")
+    return data
+
+
+def database_credentials(db: DatabaseSettings, *, force: bool = False) -> Credentials:
+    if db.auth == "iam":
+        from .iam_auth import generate_auth_token
+
+        assert db.user is not None
+        key_id, secret_key, token = aws_credentials()
+        return Credentials(
+            db.user,
+            generate_auth_token(
+                host=db.host,
+                port=db.port,
+                user=db.user,
+                region=get_settings().region,
+                access_key=key_id,
+                secret_key=secret_key,
+                session_token=token,
+            ),
+        )
+    assert db.secret_id is not None
+    data = get_secret_json(db.secret_id, max_age=get_settings().secret_max_age, force=force)
+    try:
+        return Credentials(str(data["username"]), str(data["password"]))
+    except KeyError:
+        raise ServiceUnavailable("database credentials are misconfigured") from None
