@@ -12,6 +12,8 @@ which records invocations and cold starts without code.
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -19,3 +21,6 @@ logger = Logger()
 metrics = Metrics()
 
 __all__ = ["logger", "metrics", "MetricUnit"]
+
+# A request that adds no metric is normal (the cold-start metric still flushes).
+warnings.filterwarnings("ignore", message="No application metrics to publish")

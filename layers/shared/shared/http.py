@@ -1,0 +1,244 @@
+"""HTTP plumbing shared by the API functions: the resolver, identity, errors,
+JSON responses, ETags and the Lambda entry point.
+
+A function module does:
+
+    app = create_app()
+
+    @app.get("/posts/<post_id>")
+    def get_post(post_id: str) -> Response:
+        ...
+
+    handler = make_handler(app)
+
+Identity comes only from `requestContext.authorizer.jwt.claims`, which API
+Gateway fills after its JWT authorizer verified the token. On a public route
+there is no authorizer, so a caller is anonymous even if it sends a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+
+from .errors import AppError, BadRequest, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized
+from .observability import logger, metrics
+from .settings import get_settings
+
+JSON = content_types.APPLICATION_JSON
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# -- JSON -----------------------------------------------------------------------------
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (UUID, Decimal)):
+        return str(value) if isinstance(value, UUID) else (int(value) if value == value.to_integral() else float(value))
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response. A `str` body is sent as is (SQL-built JSON passes through)."""
+    text = body if isinstance(body, str) else to_json(body)
+    return Response(status_code=status, content_type=JSON, body=text, headers=headers or {})
+
+
+def error_response(exc: AppError) -> Response:
+    return json_response(exc.body(), exc.status)
+
+
+# -- identity -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Identity:
+    sub: str
+    email: str | None
+    groups: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.groups
+
+    def can_act_for(self, user_id: str) -> bool:
+        return self.is_admin or self.sub == user_id
+
+
+def parse_groups(raw: Any) -> frozenset[str]:
+    """`cognito:groups` as API Gateway delivers it: "[admin editors]" (or a list, or JSON)."""
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, (list, tuple)):
+        return frozenset(str(g) for g in raw if g)
+    text = str(raw).strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            parsed = json.loads(text)
+            if isinstance(parsed, list):
+                return frozenset(str(g) for g in parsed if g)
+        except ValueError:
+            pass
+        text = text[1:-1]
+    return frozenset(g for g in re.split(r"[\s,]+", text) if g)
+
+
+def identity_from_event(event: dict[str, Any]) -> Identity | None:
+    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not UUID_RE.match(sub):
+        return None
+    email = claims.get("email")
+    return Identity(sub=sub.lower(), email=email if isinstance(email, str) else None, groups=parse_groups(claims.get("cognito:groups")))
+
+
+def current_identity(app: APIGatewayHttpResolver) -> Identity | None:
+    return identity_from_event(app.current_event.raw_event)
+
+
+def require_identity(app: APIGatewayHttpResolver) -> Identity:
+    who = current_identity(app)
+    if who is None:
+        raise Unauthorized("sign in to do this: the request carries no verified identity")
+    return who
+
+
+def require_admin(app: APIGatewayHttpResolver) -> Identity:
+    who = require_identity(app)
+    if not who.is_admin:
+        raise Forbidden("only administrators can do this")
+    return who
+
+
+def require_uuid(value: str, what: str) -> str:
+    """Path ids: a malformed id cannot name anything, so it is simply not found."""
+    if not UUID_RE.match(value or ""):
+        raise NotFound(f"{what} not found")
+    return value.lower()
+
+
+# -- ETags ----------------------------------------------------------------------------
+def etag_of(*parts: Any) -> str:
+    raw = "|".join(str(p) for p in parts).encode()
+    return '"' + base64.urlsafe_b64encode(hashlib.sha256(raw).digest()[:12]).decode() + '"'
+
+
+def check_if_match(app: APIGatewayHttpResolver, current: str) -> None:
+    """412 when If-Match names another version. No If-Match: last write wins."""
+    header = app.current_event.headers.get("if-match")
+    if header is None:
+        return
+    wanted = {t.strip().removeprefix("W/") for t in header.split(",")}
+    if "*" not in wanted and current not in wanted:
+        raise PreconditionFailed(
+            "the resource changed since you read it; fetch it again and retry",
+            [{"field": "If-Match", "message": "stale ETag"}],
+        )
+
+
+# -- the resolver ---------------------------------------------------------------------
+def _field(loc: Any) -> str:
+    parts = [str(p) for p in (loc or ()) if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    details = []
+    for err in errors:
+        loc = tuple(err.get("loc") or ())
+        msg = str(err.get("msg") or "invalid value")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field: it cannot be set here"
+        elif err.get("type") == "missing":
+            msg = "this field is required"
+        where = loc[0] if loc else "body"
+        details.append({"field": _field(loc[1:] if where in ("query", "path", "header") else loc), "in": str(where), "message": msg})
+    return details
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True, serializer=to_json)
+
+    @app.exception_handler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"code": exc.code, "error": exc.message, "cause": repr(exc.__cause__)})
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(BadRequest("the request body is not valid JSON", code="malformed_json"))
+        from .errors import Unprocessable
+
+        return error_response(Unprocessable("the request is invalid", _validation_details(errors)))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response:
+        return error_response(NotFound("no such route", code="route_not_found"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(AppError("internal error; the request was logged"))
+
+    return app
+
+
+def _body_too_large(event: dict[str, Any], limit: int) -> bool:
+    body = event.get("body")
+    if not body:
+        return False
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
+    return size > limit
+
+
+def make_handler(app: APIGatewayHttpResolver, extra: Callable[[dict[str, Any], Any], Any] | None = None) -> Callable[[dict[str, Any], Any], Any]:
+    """The Lambda entry point: logging context, metrics, size guard, then routing.
+
+    `extra(event, context)` handles non-HTTP events sent to the same function
+    (e.g. a Cognito trigger); it returns NotImplemented for events it does not own.
+    """
+    limit = get_settings().max_body_bytes
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        if extra is not None and "routeKey" not in event:
+            result = extra(event, context)
+            if result is not NotImplemented:
+                return result
+        if _body_too_large(event, limit):
+            return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
+        return app.resolve(event, context)
+
+    metrics.set_default_dimensions(Stage=get_settings().stage)
+    return handler
+
+
+def _plain_error(exc: AppError) -> dict[str, Any]:
+    """An API Gateway v2 proxy result without going through the resolver."""
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": JSON},
+        "body": to_json(exc.body()),
+        "isBase64Encoded": False,
+    }
