@@ -146,17 +146,25 @@ class Cluster:
         # The superuser may log in without a password (harness only); every
         # other role authenticates with SCRAM, so credentials are really tested.
         (self.datadir / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            f"host all {SUPERUSER} 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
+            f"local all all trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
         )
 
     def start(self) -> None:
         self.logfile.touch()
         self._chown(self.logfile)
         result = self._run(
-            "pg_ctl", "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
-            "-o", f"-p {self.port}", "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port}",
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{self.logfile.read_text()[-2000:]}")

@@ -41,8 +41,14 @@ class Database:
     def secret(self, role: str) -> str:
         """The secret's JSON, shaped like an RDS-managed Secrets Manager secret."""
         return json.dumps(
-            {"engine": "postgres", "host": self.host, "port": self.port, "dbname": self.name,
-             "username": role, "password": self.passwords[role]}
+            {
+                "engine": "postgres",
+                "host": self.host,
+                "port": self.port,
+                "dbname": self.name,
+                "username": role,
+                "password": self.passwords[role],
+            }
         )
 
 

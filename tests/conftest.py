@@ -132,7 +132,11 @@ def aws(database: provision.Database) -> Iterator[dict[str, str]]:
     import boto3
 
     client = boto3.client("secretsmanager", region_name=REGION)
-    for name, role in ((APP_SECRET, provision.APP), (READONLY_SECRET, provision.READONLY), (OWNER_SECRET, provision.OWNER)):
+    for name, role in (
+        (APP_SECRET, provision.APP),
+        (READONLY_SECRET, provision.READONLY),
+        (OWNER_SECRET, provision.OWNER),
+    ):
         client.create_secret(Name=name, SecretString=database.secret(role))
     try:
         yield {**env, "client": client}  # type: ignore[dict-item]
@@ -164,7 +168,9 @@ def layer_env(database: provision.Database, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture()
-def layer(database: provision.Database, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[provision.Database]:
+def layer(
+    database: provision.Database, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[provision.Database]:
     """The shared layer configured for the test database, as a function's environment would."""
     from aws_lambda_powertools.utilities import parameters
 
@@ -192,9 +198,12 @@ def owner_conn(database: provision.Database) -> Iterator[Any]:
 @pytest.fixture()
 def db(layer: provision.Database, owner_conn: Any) -> provision.Database:
     """Empty application tables, and the layer pointed at them."""
-    tables = [r[0] for r in owner_conn.run(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
-    )]
+    tables = [
+        r[0]
+        for r in owner_conn.run(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+        )
+    ]
     if tables:
         owner_conn.run("TRUNCATE " + ", ".join('"' + t + '"' for t in tables) + " CASCADE")
     return layer

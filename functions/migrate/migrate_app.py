@@ -48,10 +48,10 @@ def send_response(event: dict[str, Any], status: str, reason: str, data: dict[st
             "Data": data or {},
         }
     ).encode()
-    request = urllib.request.Request(
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a presigned https URL from CloudFormation
+    # The ResponseURL is a presigned S3 URL from CloudFormation.
+    headers = {"Content-Type": "", "Content-Length": str(len(body))}
+    request = urllib.request.Request(event["ResponseURL"], data=body, method="PUT", headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         response.read()
 
 
@@ -105,8 +105,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     worker.start()
     budget_ms = max(context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS, 1000)
     worker.join(budget_ms / 1000)
-    status, reason, data = result[0] if result else (
-        "FAILED", f"migrations did not finish within {budget_ms // 1000}s; the next deploy resumes them", {},
+    status, reason, data = (
+        result[0]
+        if result
+        else (
+            "FAILED",
+            f"migrations did not finish within {budget_ms // 1000}s; the next deploy resumes them",
+            {},
+        )
     )
     logger.info("custom resource answered", extra={"status": status, "reason": reason})
     send_response(event, status, reason, data)

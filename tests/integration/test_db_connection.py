@@ -79,10 +79,14 @@ def test_run_atomic_is_one_round_trip_and_all_or_nothing(db, owner_conn):
     database = get_database()
     database.value("SELECT 1")
     before = database.round_trips
-    database.run_atomic([("INSERT INTO atomic_probe VALUES (:i)", {"i": 1}), ("INSERT INTO atomic_probe VALUES (:i)", {"i": 2})])
+    database.run_atomic(
+        [("INSERT INTO atomic_probe VALUES (:i)", {"i": 1}), ("INSERT INTO atomic_probe VALUES (:i)", {"i": 2})]
+    )
     assert database.round_trips - before == 1
     with pytest.raises(errors.Conflict):
-        database.run_atomic([("INSERT INTO atomic_probe VALUES (:i)", {"i": 3}), ("INSERT INTO atomic_probe VALUES (:i)", {"i": 1})])
+        database.run_atomic(
+            [("INSERT INTO atomic_probe VALUES (:i)", {"i": 3}), ("INSERT INTO atomic_probe VALUES (:i)", {"i": 1})]
+        )
     assert [r[0] for r in owner_conn.run("SELECT id FROM atomic_probe ORDER BY id")] == [1, 2]
     owner_conn.run("DROP TABLE atomic_probe")
 
@@ -228,9 +232,13 @@ def test_tls_refuses_wrong_host_name(tls_server, layer):
     ctx = ssl_context_for(settings)
     with pytest.raises((ssl.SSLCertVerificationError, InterfaceError, OSError)):
         PipelinedConnection(
-            user="blog_app", password=layer.passwords[provision.APP], host="wrong.example",
-            port=layer.port, database=layer.name,
-            sock=socket.create_connection(("127.0.0.1", layer.port)), ssl_context=ctx,
+            user="blog_app",
+            password=layer.passwords[provision.APP],
+            host="wrong.example",
+            port=layer.port,
+            database=layer.name,
+            sock=socket.create_connection(("127.0.0.1", layer.port)),
+            ssl_context=ctx,
         )
 
 
@@ -248,7 +256,9 @@ def closed_port() -> int:
 
 def password_is_checked(db) -> bool:
     try:
-        PipelinedConnection(user=provision.APP, password="definitely-wrong", host=db.host, port=db.port, database=db.name).close()
+        PipelinedConnection(
+            user=provision.APP, password="definitely-wrong", host=db.host, port=db.port, database=db.name
+        ).close()
     except DatabaseError:
         return True
     return False

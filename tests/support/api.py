@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tests.conftest import LambdaContext
 
@@ -42,7 +43,7 @@ class StatementCounter:
         self.start = 0
         self.count = 0
 
-    def __enter__(self) -> "StatementCounter":
+    def __enter__(self) -> StatementCounter:
         self.db.connection()  # open it first: connecting is not a statement
         self.start = self.db.round_trips
         return self
@@ -62,7 +63,7 @@ class _PerThreadDatabases(dict):  # type: ignore[type-arg]
         self.local = threading.local()
         self.opened: list[Any] = []
 
-    def get(self, role: str, default: Any = None) -> Any:  # noqa: ARG002
+    def get(self, role: str, default: Any = None) -> Any:
         from shared.db import Database
         from shared.settings import get_settings
 

@@ -46,8 +46,14 @@ def http_event(
 ) -> dict[str, Any]:
     path_params = path_params or {}
     raw_path = _path(route_path, path_params)
-    hdrs = {"accept": "application/json", "host": "api.example.com", "user-agent": "curl/8.5.0",
-            "x-forwarded-for": "203.0.113.10", "x-forwarded-port": "443", "x-forwarded-proto": "https"}
+    hdrs = {
+        "accept": "application/json",
+        "host": "api.example.com",
+        "user-agent": "curl/8.5.0",
+        "x-forwarded-for": "203.0.113.10",
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
     text = None
     if body is not None:
         text = body if isinstance(body, str) else json.dumps(body)
@@ -61,7 +67,13 @@ def http_event(
         "apiId": "a1b2c3d4e5",
         "domainName": "api.example.com",
         "domainPrefix": "api",
-        "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+        "http": {
+            "method": method,
+            "path": raw_path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "203.0.113.10",
+            "userAgent": "curl/8.5.0",
+        },
         "requestId": request_id,
         "routeKey": f"{method} {route_path}",
         "stage": "$default",
@@ -99,11 +111,11 @@ def prepare(
     query: dict[str, str] | None = None,
     body: Any = ...,
     headers: dict[str, str] | None = None,
-    claims: dict[str, str] | None | Any = ...,
+    claims: dict[str, str] | Any | None = ...,
 ) -> dict[str, Any]:
     """A copy of a sample event with the given parts replaced (`...` keeps the sample's)."""
     event = copy.deepcopy(sample)
-    method, route_path = event["routeKey"].split(" ", 1)
+    _, route_path = event["routeKey"].split(" ", 1)
     if path_params is not None:
         params = dict(event.get("pathParameters") or {}, **path_params)
         event["pathParameters"] = params

@@ -12,7 +12,7 @@ _seq = itertools.count(1)
 def _row(conn: Any, sql: str, **params: Any) -> dict[str, Any]:
     rows = conn.run(sql, **params)
     names = [c["name"] for c in conn.columns]
-    return dict(zip(names, rows[0]))
+    return dict(zip(names, rows[0], strict=True))
 
 
 def make_user(conn: Any, **overrides: Any) -> dict[str, Any]:

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 
@@ -69,7 +70,7 @@ def _rows(ctx: Any) -> list[Row]:
     if not ctx.rows:
         return []
     names = [c["name"] for c in ctx.columns]
-    return [dict(zip(names, r)) for r in ctx.rows]
+    return [dict(zip(names, r, strict=True)) for r in ctx.rows]
 
 
 class Session:

@@ -22,10 +22,11 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -106,7 +107,11 @@ def identity_from_event(event: dict[str, Any]) -> Identity | None:
     if not isinstance(sub, str) or not UUID_RE.match(sub):
         return None
     email = claims.get("email")
-    return Identity(sub=sub.lower(), email=email if isinstance(email, str) else None, groups=parse_groups(claims.get("cognito:groups")))
+    return Identity(
+        sub=sub.lower(),
+        email=email if isinstance(email, str) else None,
+        groups=parse_groups(claims.get("cognito:groups")),
+    )
 
 
 def current_identity(app: APIGatewayHttpResolver) -> Identity | None:
@@ -169,7 +174,13 @@ def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif err.get("type") == "missing":
             msg = "this field is required"
         where = loc[0] if loc else "body"
-        details.append({"field": _field(loc[1:] if where in ("query", "path", "header") else loc), "in": str(where), "message": msg})
+        details.append(
+            {
+                "field": _field(loc[1:] if where in ("query", "path", "header") else loc),
+                "in": str(where),
+                "message": msg,
+            }
+        )
     return details
 
 
@@ -179,7 +190,9 @@ def create_app() -> APIGatewayHttpResolver:
     @app.exception_handler(AppError)
     def _app_error(exc: AppError) -> Response:
         if exc.status >= 500:
-            logger.warning("request failed", extra={"code": exc.code, "error": exc.message, "cause": repr(exc.__cause__)})
+            logger.warning(
+                "request failed", extra={"code": exc.code, "error": exc.message, "cause": repr(exc.__cause__)}
+            )
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -211,7 +224,9 @@ def _body_too_large(event: dict[str, Any], limit: int) -> bool:
     return size > limit
 
 
-def make_handler(app: APIGatewayHttpResolver, extra: Callable[[dict[str, Any], Any], Any] | None = None) -> Callable[[dict[str, Any], Any], Any]:
+def make_handler(
+    app: APIGatewayHttpResolver, extra: Callable[[dict[str, Any], Any], Any] | None = None
+) -> Callable[[dict[str, Any], Any], Any]:
     """The Lambda entry point: logging context, metrics, size guard, then routing.
 
     `extra(event, context)` handles non-HTTP events sent to the same function

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 EXPIRES = 900
@@ -35,7 +35,7 @@ def generate_auth_token(
     session_token: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     scope = f"{day}/{region}/rds-db/aws4_request"
@@ -52,12 +52,11 @@ def generate_auth_token(
         params["X-Amz-Security-Token"] = session_token
     query = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(params.items()))
     host_header = f"{host}:{port}"
-    canonical = "\n".join(
-        ["GET", "/", query, f"host:{host_header}\n", "host", hashlib.sha256(b"").hexdigest()]
-    )
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
+    canonical = "\n".join(["GET", "/", query, f"host:{host_header}\n", "host", hashlib.sha256(b"").hexdigest()])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     key = _hmac(_hmac(_hmac(_hmac(("AWS4" + secret_key).encode(), day), region), "rds-db"), "aws4_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"{host_header}/?{query}&X-Amz-Signature={signature}"
+    # botocore's order: the sorted base parameters, then the session token, then the signature
+    base = "&".join(f"{_q(k)}={_q(v)}" for k, v in sorted(params.items()) if k != "X-Amz-Security-Token")
+    token = f"&X-Amz-Security-Token={_q(session_token)}" if session_token else ""
+    return f"{host_header}/?{base}{token}&X-Amz-Signature={signature}"

@@ -26,9 +26,10 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from .settings import database_url
 
@@ -210,7 +211,9 @@ def apply(conn: Conn, migrations: list[Migration], *, log: Any = print) -> list[
                 for statement in split_statements(m.sql):
                     conn.run(statement)
             except BaseException as exc:
-                raise MigrationError(f"{m.filename} failed (no transaction; it is re-run next time): {_describe(exc)}") from exc
+                raise MigrationError(
+                    f"{m.filename} failed (no transaction; it is re-run next time): {_describe(exc)}"
+                ) from exc
             _locked_tx(conn)
             _record(conn, m, int((time.perf_counter() - started) * 1000))
             conn.run("COMMIT")

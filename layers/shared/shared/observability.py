@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 logger = Logger()
 metrics = Metrics()
 
-__all__ = ["logger", "metrics", "MetricUnit"]
+__all__ = ["MetricUnit", "logger", "metrics"]
 
 # A request that adds no metric is normal (the cold-start metric still flushes).
 warnings.filterwarnings("ignore", message="No application metrics to publish")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import BadRequest
 
@@ -74,7 +75,9 @@ def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
     return out
 
 
-def page(rows: list[dict[str, Any]], limit: int, kind: str, key: Sequence[str]) -> tuple[list[dict[str, Any]], str | None]:
+def page(
+    rows: list[dict[str, Any]], limit: int, kind: str, key: Sequence[str]
+) -> tuple[list[dict[str, Any]], str | None]:
     """Split a `LIMIT limit + 1` result into the page and the next cursor (None at the end)."""
     if len(rows) <= limit:
         return rows, None

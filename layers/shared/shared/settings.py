@@ -8,10 +8,11 @@ message naming the variable instead of failing a request later.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 AuthMode = Literal["secret", "iam"]
 TlsMode = Literal["verify-full", "disable"]

@@ -30,8 +30,9 @@ from __future__ import annotations
 import select
 import socket
 import struct
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pg8000.native
 from pg8000.converters import make_params
@@ -73,9 +74,7 @@ class PipelinedConnection(pg8000.native.Connection):
             return super().run(sql, stream=stream, types=types, **params)
         else:
             statement, make_vals = compile_sql(sql)
-            self._context = self._exchange(
-                self._encode_statement(statement, make_vals(params)), Context(statement)
-            )
+            self._context = self._exchange(self._encode_statement(statement, make_vals(params)), Context(statement))
         return self._context.rows
 
     # -- protocol -------------------------------------------------------------
@@ -134,7 +133,7 @@ class PipelinedConnection(pg8000.native.Connection):
     def _read_pipeline(self, contexts: list[Context]) -> None:
         # Replies for statement i end with CommandComplete (or an error, after
         # which the server skips to Sync). Advance to the next context then.
-        from pg8000.core import COMMAND_COMPLETE, READY_FOR_QUERY, ci_unpack, _read
+        from pg8000.core import COMMAND_COMPLETE, READY_FOR_QUERY, _read, ci_unpack
 
         idx = 0
         error = None

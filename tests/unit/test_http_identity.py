@@ -1,0 +1,34 @@
+import pytest
+
+from shared.http import etag_of, identity_from_event, parse_groups
+
+
+@pytest.mark.parametrize(
+    ("raw", "groups"),
+    [
+        ("[admin editors]", {"admin", "editors"}),
+        ("[admin]", {"admin"}),
+        ('["admin","x"]', {"admin", "x"}),
+        (["admin"], {"admin"}),
+        ("admin,editors", {"admin", "editors"}),
+        ("[]", set()),
+        (None, set()),
+    ],
+)
+def test_groups_as_api_gateway_sends_them(raw, groups):
+    assert parse_groups(raw) == groups
+
+
+def test_identity_only_from_authorizer_claims():
+    sub = "0D9F5B1E-3C1A-4F6E-9A7B-2C8D4E6F8A0B"
+    event = {"requestContext": {"authorizer": {"jwt": {"claims": {"sub": sub, "cognito:groups": "[admin]"}}}}}
+    who = identity_from_event(event)
+    assert who is not None and who.sub == sub.lower() and who.is_admin
+    assert who.can_act_for("someone-else")
+    assert identity_from_event({"requestContext": {}, "headers": {"authorization": "Bearer x"}}) is None
+    assert identity_from_event({"requestContext": {"authorizer": {"jwt": {"claims": {"sub": "not-a-uuid"}}}}}) is None
+
+
+def test_etag_is_quoted_and_stable():
+    assert etag_of("a", 1) == etag_of("a", 1) != etag_of("a", 2)
+    assert etag_of("a", 1).startswith('"') and etag_of("a", 1).endswith('"')
