@@ -146,7 +146,10 @@ class Cluster:
         # The superuser may log in without a password (harness only); every
         # other role authenticates with SCRAM, so credentials are really tested.
         (self.datadir / "pg_hba.conf").write_text(
-            f"local all all trust\nhost all {SUPERUSER} 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+            "local all all trust\n"
+            "local replication all trust\n"
+            f"host all {SUPERUSER} 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
         )
 
     def start(self) -> None:
@@ -176,6 +179,34 @@ class Cluster:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def make_replica(self, root: Path) -> Cluster:
+        """A streaming replica of this cluster (pg_basebackup -R), started on its own port."""
+        replica = Cluster(root=root, port=free_port(), bindir=self.bindir)
+        root.mkdir(parents=True, exist_ok=True)
+        replica.sockdir.mkdir(exist_ok=True)
+        for p in (root, replica.sockdir):
+            self._chown(p)
+        self._run(
+            "pg_basebackup",
+            "-D",
+            str(replica.datadir),
+            "-h",
+            str(self.sockdir),
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+            "--checkpoint=fast",
+        )
+        with open(replica.datadir / "postgresql.auto.conf", "a") as f:
+            f.write(f"unix_socket_directories = '{replica.sockdir}'\nhot_standby = on\n")
+        replica.start()
+        return replica
 
     @property
     def running(self) -> bool:

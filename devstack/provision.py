@@ -72,6 +72,8 @@ def create(admin_url: str, name: str, passwords: dict[str, str], migrations_dir:
             if not admin.run("SELECT 1 FROM pg_roles WHERE rolname = :r", r=role):
                 admin.run("CREATE ROLE " + role + " NOLOGIN")
             admin.run("GRANT " + role + " TO " + OWNER + " WITH ADMIN OPTION")
+        # As the RDS master user can: hand monitoring rights to the read-only role.
+        admin.run("GRANT pg_monitor TO " + OWNER + " WITH ADMIN OPTION")
         if not admin.run("SELECT 1 FROM pg_database WHERE datname = :d", d=name):
             admin.run('CREATE DATABASE "' + name.replace('"', "") + '" OWNER ' + OWNER)
     finally:

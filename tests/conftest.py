@@ -28,6 +28,10 @@ from devstack import provision
 from devstack.postgres import Cluster, free_port, throwaway_cluster
 from devstack.tls import TlsFiles, make_tls_files
 
+# Like Lambda, the Powertools settings exist before any function module is imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "blog-test")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BlogTest")
+
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "sql" / "migrations"
 EVENTS = ROOT / "events"
@@ -95,6 +99,7 @@ def scratch_database(pg_server: PgServer) -> Iterator[provision.Database]:
     admin = connect_url(pg_server.admin_url)
     try:
         provision._ensure_role(admin, provision.OWNER, passwords[provision.OWNER], "CREATEROLE")
+        admin.run("GRANT pg_monitor TO " + provision.OWNER + " WITH ADMIN OPTION")
         admin.run('CREATE DATABASE "' + name + '" OWNER ' + provision.OWNER)
     finally:
         admin.close()

@@ -289,14 +289,14 @@ _init_lock = threading.Lock()
 
 
 def get_database(role: str = "primary") -> Database:
-    """The container's Database for `primary` (DB_*) or `reader` (DB_READER_*)."""
+    """The container's Database for `primary` (DB_*), `reader` (DB_READER_*) or `writer`."""
     db = _databases.get(role)
     if db is None:
         with _init_lock:
             db = _databases.get(role)
             if db is None:
                 settings = get_settings()
-                target = settings.db if role == "primary" else settings.reader_db
+                target = {"primary": settings.db, "reader": settings.reader_db, "writer": settings.writer_db}.get(role)
                 if target is None:
                     raise ServiceUnavailable(f"no {role} database is configured")
                 db = _databases[role] = Database(target)

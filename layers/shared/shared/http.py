@@ -232,20 +232,21 @@ def make_handler(
     `extra(event, context)` handles non-HTTP events sent to the same function
     (e.g. a Cognito trigger); it returns NotImplemented for events it does not own.
     """
-    limit = get_settings().max_body_bytes
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> Any:
+        settings = get_settings()  # parsed once per container, on the first invocation
+        metrics.set_default_dimensions(Stage=settings.stage)
         if extra is not None and "routeKey" not in event:
             result = extra(event, context)
             if result is not NotImplemented:
                 return result
+        limit = settings.max_body_bytes
         if _body_too_large(event, limit):
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
         return app.resolve(event, context)
 
-    metrics.set_default_dimensions(Stage=get_settings().stage)
     return handler
 
 

@@ -18,7 +18,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-metrics = Metrics()
+# An empty service keeps Powertools from adding a `service` dimension: every
+# metric carries exactly one dimension, Stage (set per invocation in shared.http).
+metrics = Metrics(service="")
 
 __all__ = ["MetricUnit", "logger", "metrics"]
 

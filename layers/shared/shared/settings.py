@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -51,6 +51,9 @@ class Settings:
     region: str
     db: DatabaseSettings
     reader_db: DatabaseSettings | None
+    # The statistics function reads as the read-only role and records its
+    # snapshot through the primary with this secret (WRITER_DB_SECRET_ID).
+    writer_db: DatabaseSettings | None
     secret_max_age: int
     max_body_bytes: int
     migrations_dir: Path | None
@@ -139,6 +142,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     db = _database(env, "DB_", None)
     reader = _database(env, "DB_READER_", db) if _get(env, "DB_READER_HOST") else None
+    writer_secret = _get(env, "WRITER_DB_SECRET_ID")
+    writer = replace(db, secret_id=writer_secret, auth="secret") if writer_secret else None
     migrations = _get(env, "MIGRATIONS_DIR")
     return Settings(
         stage=_get(env, "STAGE", "dev") or "dev",
@@ -147,6 +152,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         region=_get(env, "AWS_REGION", _get(env, "AWS_DEFAULT_REGION", "us-east-1")) or "us-east-1",
         db=db,
         reader_db=reader,
+        writer_db=writer,
         secret_max_age=int(_number(env, "SECRET_MAX_AGE", 300, int)),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 256 * 1024, int)),
         migrations_dir=Path(migrations) if migrations else None,
