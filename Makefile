@@ -21,8 +21,23 @@ $(STAMP): requirements-dev.txt layers/shared/requirements.txt constraints.txt
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
-dev: $(STAMP) ## run the local API (see README)
-	@echo "The local stack (make dev) is not built yet; run 'make test' meanwhile." >&2; exit 1
+# --- local stack ---
+# The Docker-free local stack (devstack/; README: "Walkthrough (local)"). Its state lives in
+# .local/ (git-ignored): the PostgreSQL cluster, the role passwords, the token signing key.
+DEVSTACK = PYTHONPATH=layers/shared $(PY) -m devstack
+
+dev: $(STAMP) ## the local API on http://127.0.0.1:3000 (PORT=, PGPORT_DEV=, ENV_VARS=env.json)
+	@$(DEVSTACK) dev $(if $(PORT),--port $(PORT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+
+dev-reset: $(STAMP) ## stop the local cluster and delete .local/ (database, passwords, signing key)
+	@$(DEVSTACK) reset
+
+token: $(STAMP) ## print a token for the local API: SUB=<uuid> [EMAIL=...] [GROUPS=admin]
+	@$(DEVSTACK) token --sub "$(SUB)" $(if $(EMAIL),--email "$(EMAIL)") $(if $(GROUPS),--groups "$(GROUPS)")
+
+invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=events/posts/get.json
+	@$(DEVSTACK) invoke "$(FN)" "$(EVENT)" $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+# --- end local stack ---
 
 test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -42,3 +57,56 @@ migrate: $(STAMP) ## apply migrations to $$DATABASE_URL (CMD=status|dry-run|appl
 clean: ## remove build output and caches (keeps .local/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- infrastructure (template.yaml) ---
+# SAM CLI and cfn-lint live in .venv-sam, checkov in .venv-tools (their pins conflict); both
+# are pinned in requirements-sam.txt. `sam build` needs python3.13 on PATH for the python
+# functions: the directory of $(PYTHON) (scripts/find-python.sh) goes first on PATH.
+SAM_VENV    := .venv-sam
+SAM_STAMP   := $(SAM_VENV)/.installed
+TOOLS_VENV  := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+SAM         := $(SAM_VENV)/bin/sam
+SAM_RUN      = PATH="$(dir $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM)
+PIP_FLAGS   := --quiet --disable-pip-version-check
+
+$(SAM_STAMP): requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements-sam.txt
+	@touch $@
+
+$(TOOLS_STAMP): requirements-sam.txt
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install $(PIP_FLAGS) $$(sed -n 's/^# tools: //p' requirements-sam.txt)
+	@touch $@
+
+validate: $(SAM_STAMP) $(TOOLS_STAMP) ## sam validate --lint, cfn-lint and checkov over template.yaml
+	$(SAM_RUN) validate --lint --template-file template.yaml --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(TOOLS_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+build: $(SAM_STAMP) ## sam build (arm64 layer wheels, migrations bundled) into .aws-sam/build
+	$(SAM_RUN) build --template-file template.yaml --parallel
+
+# sam replaces (does not merge) the samconfig parameter_overrides when the command line gives
+# any, so the environment's overrides are read from samconfig.toml and MigrationsHash appended.
+deploy: build ## sam deploy --config-env $(ENV), passing MigrationsHash (a hash of sql/migrations)
+	@PATH="$(dir $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 PYTHONPATH=layers/shared $(PYTHON) -c "$$DEPLOY_PY" $(ENV) $(SAM)
+
+define DEPLOY_PY
+import os, shlex, sys, tomllib
+from pathlib import Path
+from shared.migrations import checksum_of
+env, sam = sys.argv[1], sys.argv[2]
+config = tomllib.loads(Path("samconfig.toml").read_text())
+if env not in config:
+    sys.exit(f"samconfig.toml has no [{env}] environment")
+given = config[env].get("deploy", {}).get("parameters", {}).get("parameter_overrides", [])
+overrides = shlex.split(given) if isinstance(given, str) else list(given)
+overrides.append("MigrationsHash=" + checksum_of(Path("sql/migrations")))
+argv = [sam, "deploy", "--config-env", env, "--parameter-overrides", *overrides]
+print(" ".join(shlex.quote(a) for a in argv), flush=True)
+os.execv(sam, argv)
+endef
+export DEPLOY_PY
+# --- end infrastructure ---
