@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,26 @@ def send_response(event: dict[str, Any], status: str, reason: str, data: dict[st
         response.read()
 
 
-def run_migrations() -> dict[str, Any]:
+def connect_with_retry(database: Database, deadline: float) -> Any:
+    """On a first deploy the proxy's target may still be registering: keep trying
+    (with backoff) until shortly before the answer to CloudFormation is due."""
+    delay = 1.0
+    while True:
+        try:
+            return database.connection()
+        except AppError:
+            if time.monotonic() + delay >= deadline:
+                raise
+            logger.info("database not reachable yet; retrying", extra={"retry_in_s": delay})
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+def run_migrations(deadline: float) -> dict[str, Any]:
     settings = get_settings()
     database = Database(settings.db)
     try:
-        conn = database.connection()
+        conn = connect_with_retry(database, deadline)
         found = migrations.load(migrations_dir())
         applied = migrations.apply(conn, found, log=logger.info)
         for role, secret_id in settings.role_secrets.items():
@@ -71,7 +87,7 @@ def run_migrations() -> dict[str, Any]:
         database.close()
 
 
-def _work(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def _work(event: dict[str, Any], deadline: float) -> tuple[str, str, dict[str, Any]]:
     missing = [k for k in REQUIRED_KEYS if not event.get(k)]
     if missing:
         return "FAILED", f"invalid custom resource request: missing {', '.join(missing)}", {}
@@ -84,7 +100,7 @@ def _work(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(props, dict) or not props.get("MigrationsHash"):
         return "FAILED", "ResourceProperties.MigrationsHash is required (a hash of sql/migrations)", {}
     try:
-        data = run_migrations()
+        data = run_migrations(deadline)
     except migrations.MigrationError as exc:
         return "FAILED", str(exc), {}
     except AppError as exc:
@@ -101,9 +117,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Without a ResponseURL nobody can be answered: fail the invocation loudly.
         raise ValueError("not a CloudFormation custom resource event (no ResponseURL)")
     result: list[tuple[str, str, dict[str, Any]]] = []
-    worker = threading.Thread(target=lambda: result.append(_work(event)), daemon=True)
-    worker.start()
     budget_ms = max(context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS, 1000)
+    # Connection retries stop a little before the budget, to answer with their reason.
+    deadline = time.monotonic() + budget_ms / 1000 * 0.8
+    worker = threading.Thread(target=lambda: result.append(_work(event, deadline)), daemon=True)
+    worker.start()
     worker.join(budget_ms / 1000)
     status, reason, data = (
         result[0]

@@ -52,3 +52,11 @@ def test_ca_bundle_is_the_amazon_trust_services_roots():
 def test_role_secrets_for_the_migrate_function():
     s = load_settings({**BASE, "APP_DB_SECRET_ID": "app", "READONLY_DB_SECRET_ID": "ro"})
     assert s.role_secrets == {"blog_app": "app", "blog_readonly": "ro"}
+
+
+def test_writer_follows_the_auth_mode():
+    s = load_settings({**BASE, "WRITER_DB_SECRET_ID": "app", "WRITER_DB_USER": "blog_app"})
+    assert s.writer_db is not None and (s.writer_db.auth, s.writer_db.secret_id) == ("secret", "app")
+    iam = load_settings({"DB_HOST": "h", "DB_AUTH": "iam", "DB_USER": "blog_readonly", "WRITER_DB_USER": "blog_app"})
+    assert iam.writer_db is not None and (iam.writer_db.auth, iam.writer_db.user) == ("iam", "blog_app")
+    assert load_settings(BASE).writer_db is None

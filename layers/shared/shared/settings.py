@@ -142,8 +142,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     db = _database(env, "DB_", None)
     reader = _database(env, "DB_READER_", db) if _get(env, "DB_READER_HOST") else None
-    writer_secret = _get(env, "WRITER_DB_SECRET_ID")
-    writer = replace(db, secret_id=writer_secret, auth="secret") if writer_secret else None
+    # The writer is the primary endpoint with its own identity, in the same auth mode.
+    writer_secret, writer_user = _get(env, "WRITER_DB_SECRET_ID"), _get(env, "WRITER_DB_USER")
+    writer = None
+    if (db.auth == "secret" and writer_secret) or (db.auth == "iam" and writer_user):
+        writer = replace(db, secret_id=writer_secret, user=writer_user)
     migrations = _get(env, "MIGRATIONS_DIR")
     return Settings(
         stage=_get(env, "STAGE", "dev") or "dev",
