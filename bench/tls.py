@@ -1,91 +1,71 @@
-"""TLS connect time and round trips: pg8000 as it comes vs. the layer's configuration.
+"""TLS connect time: the layer's configuration vs. pg8000 as it comes vs. psycopg.
 
-Runs against a throwaway TLS-enabled cluster (or nothing else): interleaves A/B
-connects and reports medians. `python -m bench.connect [--n 40]`
+Each sample opens a verified TLS connection to the same server (self-signed CA)
+and runs `SELECT 1`; A/B/C interleaved. The layer builds its SSLContext once per
+container and sets TCP_NODELAY; pg8000 users typically build a context per
+connect and keep Nagle on.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import secrets
-import shutil
 import ssl
-import statistics
-import tempfile
 import time
-from pathlib import Path
+from typing import Any
 
 import pg8000.native
 
+from bench.env import BenchDatabase
+from bench.stats_util import summarize
 from devstack import provision
-from devstack.postgres import throwaway_cluster
-from devstack.tls import make_tls_files
 from shared.db import Database
 from shared.secrets import Credentials
 from shared.settings import load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 
+def measure(b: BenchDatabase, n: int = 30) -> dict[str, Any]:
+    settings = load_settings(b.layer_env(provision.APP, tls=True)).db
+    password = b.db.passwords[provision.APP]
+    creds = Credentials(provision.APP, password)
+    ca = str(b.tls.ca_cert)
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=40)
-    args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="blogbench-"))
-    root.chmod(0o755)
-    tls = make_tls_files(root / "tls")
-    cluster = throwaway_cluster(root / "cluster", tls_files=(tls.server_cert, tls.server_key))
+    def pg8000_default() -> None:
+        ctx = ssl.create_default_context(cafile=ca)
+        conn = pg8000.native.Connection(
+            provision.APP, host="localhost", port=b.db.port, database=b.db.name, password=password, ssl_context=ctx
+        )
+        conn.run("SELECT 1")
+        conn.close()
+
+    def layer() -> None:
+        d = Database(settings, credentials=lambda *_a, **_k: creds)
+        d.value("SELECT 1")
+        d.close()
+
+    candidates = {"layer": layer, "pg8000_default": pg8000_default}
     try:
-        pw = {r: secrets.token_urlsafe(12) for r in (provision.OWNER, provision.APP, provision.READONLY)}
-        db = provision.create(cluster.superuser_url, "bench", pw, ROOT / "sql" / "migrations")
-        env = {
-            "DB_HOST": "localhost",
-            "DB_PORT": str(db.port),
-            "DB_NAME": db.name,
-            "DB_SECRET_ID": "unused",
-            "DB_CA_BUNDLE": str(tls.ca_cert),
-        }
-        settings = load_settings(env).db
-        creds = Credentials(provision.APP, pw[provision.APP])
+        import psycopg
 
-        def naive() -> None:
-            # what pg8000 users typically write: a fresh verifying context per connect, Nagle on
-            ctx = ssl.create_default_context(cafile=str(tls.ca_cert))
-            conn = pg8000.native.Connection(
-                provision.APP,
-                host="localhost",
-                port=db.port,
-                database=db.name,
-                password=pw[provision.APP],
-                ssl_context=ctx,
-            )
-            conn.run("SELECT 1")
-            conn.close()
+        def psycopg_connect() -> None:
+            with psycopg.connect(
+                host="localhost", port=b.db.port, dbname=b.db.name, user=provision.APP, password=password,
+                sslmode="verify-full", sslrootcert=ca,
+            ) as conn:
+                conn.execute("SELECT 1")
 
-        def layer() -> None:
-            d = Database(settings, credentials=lambda *_a, **_k: creds)
-            d.value("SELECT 1")
-            d.close()
+        candidates["psycopg"] = psycopg_connect
+    except ImportError:  # psycopg is a benchmark-only dependency
+        pass
 
-        samples: dict[str, list[float]] = {"pg8000_default": [], "layer": []}
-        for fn in (naive, layer):  # warm-up
+    samples: dict[str, list[float]] = {k: [] for k in candidates}
+    for fn in candidates.values():
+        fn()
+    for _ in range(n):
+        for name, fn in candidates.items():
+            t = time.perf_counter()
             fn()
-        for _ in range(args.n):
-            for name, fn in (("pg8000_default", naive), ("layer", layer)):
-                t = time.perf_counter()
-                fn()
-                samples[name].append((time.perf_counter() - t) * 1000)
-        out = {
-            k: {"median_ms": round(statistics.median(v), 2), "p95_ms": round(sorted(v)[int(len(v) * 0.95) - 1], 2)}
-            for k, v in samples.items()
-        }
-        out["ratio_layer_vs_default"] = round(out["layer"]["median_ms"] / out["pg8000_default"]["median_ms"], 3)
-        print(json.dumps(out, indent=2))
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(root, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
+            samples[name].append((time.perf_counter() - t) * 1000)
+    out: dict[str, Any] = {name: summarize(v) for name, v in samples.items()}
+    out["ratio_vs_pg8000_default"] = round(out["layer"]["median"] / out["pg8000_default"]["median"], 3)
+    if "psycopg" in out:
+        out["ratio_vs_psycopg"] = round(out["layer"]["median"] / out["psycopg"]["median"], 3)
+    return out

@@ -1,0 +1,325 @@
+"""Request bodies (validated) and response shapes (documentation only) of the users API.
+
+Request models forbid unknown fields: a body naming `user_id`, `email`,
+`password_hash`, `username`... where they cannot be set is refused with a 422,
+never silently dropped or written. Every string and object is bounded.
+
+Responses are built as JSON by PostgreSQL (users_queries) and passed through as
+text; the response models here only describe them for the OpenAPI document
+(no Pydantic round trip on the way out).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,19}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+MAX_OBJECT_KEYS = 20
+MAX_OBJECT_BYTES = 4096
+OLDEST_BIRTH_YEAR = 1900
+MIN_SEARCH_LENGTH = 3
+
+
+# -- field rules -------------------------------------------------------------------
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters (line breaks, tabs, NUL) are not allowed")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    if _CONTROL_MULTILINE.search(value):
+        raise ValueError("control characters other than line breaks and tabs are not allowed")
+    return value
+
+
+def _email(value: str) -> str:
+    if not EMAIL_RE.match(value):
+        raise ValueError("not a valid email address")
+    return value
+
+
+def _phone(value: str) -> str:
+    if not PHONE_RE.match(value) or sum(c.isdigit() for c in value) < 6:
+        raise ValueError(
+            "a phone number has 6 to 20 digits, spaces, dashes, dots, parentheses and an optional leading +"
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("only http:// and https:// URLs with a host (and no spaces) are allowed")
+    return value
+
+
+def _birth_date(value: date) -> date:
+    today = datetime.now(UTC).date()
+    if value > today:
+        raise ValueError("a date of birth cannot be in the future")
+    if value.year < OLDEST_BIRTH_YEAR:
+        raise ValueError(f"a date of birth before {OLDEST_BIRTH_YEAR} is not plausible")
+    return value
+
+
+def _walk(value: Any, depth: int = 0) -> None:
+    """jsonb stores neither NUL nor NaN/Infinity, and deep nesting only costs: refuse them."""
+    if depth > 5:
+        raise ValueError("nested deeper than 5 levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite (JSON has no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _walk(k, depth + 1)
+            _walk(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _walk(v, depth + 1)
+
+
+def _bounded_object(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_OBJECT_KEYS:
+        raise ValueError(f"at most {MAX_OBJECT_KEYS} keys")
+    for key in value:
+        if not 1 <= len(key) <= 50:
+            raise ValueError("keys are 1 to 50 characters long")
+    _walk(value)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_OBJECT_BYTES:
+        raise ValueError(f"at most {MAX_OBJECT_BYTES} bytes once serialized")
+    return value
+
+
+Username = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=50,
+        pattern=USERNAME_PATTERN,
+        description="3 to 50 letters, digits or underscores; unique regardless of case",
+    ),
+]
+Email = Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_email)]
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]
+Phone = Annotated[str, Field(min_length=6, max_length=20), AfterValidator(_phone)]
+HttpUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_single_line), AfterValidator(_http_url)]
+BirthDate = Annotated[date, AfterValidator(_birth_date)]
+Bio = Annotated[str, Field(max_length=5000), AfterValidator(_multi_line)]
+Location = Annotated[str, Field(max_length=255), AfterValidator(_single_line)]
+SocialLinks = Annotated[
+    dict[str, Annotated[str, Field(max_length=500), AfterValidator(_single_line)]],
+    AfterValidator(_bounded_object),
+]
+Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
+
+
+def search_pattern(q: str | None) -> str | None:
+    """The ILIKE pattern for `q`: its `%`, `_` and `\\` match literally.
+
+    At least 3 characters: the trigram index narrows nothing for shorter input
+    (a 2-character search scanned all 950k active users: ~1 s).
+    """
+    if q is None:
+        return None
+    term = q.strip()
+    if len(term) < MIN_SEARCH_LENGTH:
+        raise ValueError(f"search for at least {MIN_SEARCH_LENGTH} characters")
+    _single_line(term)
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "%" + escaped + "%"
+
+
+# -- request bodies ----------------------------------------------------------------
+class UserCreate(BaseModel):
+    """Registration of the signed-in caller. The id is the token's `sub`; the
+    email is the token's `email` claim, or this body's when the token has none."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    username: Username
+    email: Email | None = Field(default=None, description="only when the token carries no email")
+    first_name: Name | None = None
+    last_name: Name | None = None
+    phone_number: Phone | None = None
+    date_of_birth: BirthDate | None = None
+    profile_image_url: HttpUrl | None = None
+
+
+class UserUpdate(BaseModel):
+    """A partial update: only the fields present change; `null` clears a field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    phone_number: Phone | None = None
+    profile_image_url: HttpUrl | None = None
+    date_of_birth: BirthDate | None = None
+    is_verified: StrictBool | None = Field(default=None, description="administrators only (403 for others)")
+    is_active: StrictBool | None = Field(default=None, description="administrators only (403 for others)")
+
+    @model_validator(mode="after")
+    def _flags_are_booleans(self) -> UserUpdate:
+        # `null` clears a text field, but a flag is either true or false.
+        for name in ("is_verified", "is_active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} must be true or false")
+        return self
+
+
+class ProfileIn(BaseModel):
+    """The whole profile (PUT replaces it): a field left out is cleared."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    bio: Bio | None = None
+    location: Location | None = None
+    website_url: HttpUrl | None = None
+    social_links: SocialLinks | None = Field(default=None, description="at most 20 keys and 4 KB")
+    preferences: Preferences | None = Field(default=None, description="at most 20 keys and 4 KB; never public")
+
+
+# -- response shapes (OpenAPI only) ------------------------------------------------
+class PostStats(BaseModel):
+    total_posts: int
+    published_posts: int
+    total_views: int
+    total_likes: int
+    last_published_at: datetime | None
+
+
+class ProfileFields(BaseModel):
+    bio: str | None
+    location: str | None
+    website_url: str | None
+    social_links: dict[str, str] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ProfileDetail(ProfileFields):
+    preferences: dict[str, Any] | None = Field(default=None, description="only for the user themself or an admin")
+
+
+class ProfileRecord(ProfileFields):
+    """A profile as its owner (or an admin) sees it."""
+
+    user_id: str
+    preferences: dict[str, Any] | None
+
+
+class UserProfileView(ProfileFields):
+    """The public profile (GET /users/{user_id}/profile): never the preferences."""
+
+    user_id: str
+    username: str
+
+
+class UserPublic(BaseModel):
+    user_id: str
+    username: str
+    first_name: str | None
+    last_name: str | None
+    profile_image_url: str | None
+    is_verified: bool
+    created_at: datetime
+
+
+class UserRecord(UserPublic):
+    """The full record minus password_hash: only for the user themself or an admin."""
+
+    email: str
+    phone_number: str | None
+    date_of_birth: date | None
+    is_active: bool
+    updated_at: datetime | None
+    last_login_at: datetime | None
+
+
+class UserDetail(UserPublic):
+    """The private fields are present only for the user themself or an admin."""
+
+    email: str | None = None
+    phone_number: str | None = None
+    date_of_birth: date | None = None
+    is_active: bool | None = None
+    updated_at: datetime | None = None
+    last_login_at: datetime | None = None
+    profile: ProfileDetail | None
+    stats: PostStats
+
+
+class UserListItem(UserPublic):
+    published_posts: int
+
+
+class UserList(BaseModel):
+    items: list[UserListItem]
+    next_cursor: str | None
+
+
+class UserStatistics(BaseModel):
+    total_users: int
+    verified_users: int
+    active_users: int = Field(description="signed in during the last 30 days")
+    new_users_week: int = Field(description="registered during the last 7 days")
+
+
+class PostSummary(BaseModel):
+    post_id: str
+    title: str
+    slug: str | None
+    excerpt: str | None
+    status: Literal["draft", "published", "archived"]
+    featured_image_url: str | None
+    tags: list[str] | None
+    view_count: int
+    like_count: int
+    comment_count: int
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class PostList(BaseModel):
+    items: list[PostSummary]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+    in_: str | None = Field(default=None, alias="in")
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+# The names the routes use for the shapes above.
+ProfileReplace = ProfileIn
+ProfilePrivate = ProfileRecord
+ProfilePublic = UserProfileView
+UserPrivate = UserRecord

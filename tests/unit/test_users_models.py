@@ -1,0 +1,101 @@
+"""The users request models refuse what PostgreSQL would refuse (or store badly)
+before a statement is sent, and the search pattern keeps wildcards literal."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+from users_models import ProfileIn, UserCreate, UserUpdate, search_pattern
+
+
+@pytest.mark.parametrize(
+    ("q", "pattern"),
+    [
+        (None, None),
+        ("taro", "%taro%"),
+        ("  taro  ", "%taro%"),
+        ("100%", "%100\\%%"),
+        ("a_b_c", "%a\\_b\\_c%"),
+        ("back\\slash", "%back\\\\slash%"),
+    ],
+)
+def test_search_pattern_escapes_like_wildcards(q, pattern):
+    assert search_pattern(q) == pattern
+
+
+@pytest.mark.parametrize("q", ["", "ab", "  ab  ", "new\nline"])
+def test_search_pattern_refuses_short_or_multiline_terms(q):
+    with pytest.raises(ValueError):
+        search_pattern(q)
+
+
+@pytest.mark.parametrize(
+    "preferences",
+    [
+        {"a": float("inf")},
+        {"a": float("nan")},
+        {"a": [1.5, float("-inf")]},
+        {"k\x00": 1},
+        {"a": "NUL\x00inside"},
+        {"a": [[[[[["too deep"]]]]]]},
+        {f"k{i}": i for i in range(21)},
+        {"big": "x" * 4100},
+        {"": 1},
+    ],
+)
+def test_preferences_jsonb_cannot_store_are_refused(preferences):
+    with pytest.raises(ValidationError):
+        ProfileIn(preferences=preferences)
+
+
+def test_preferences_within_bounds_are_kept_as_sent():
+    prefs = {"theme": "dark", "sizes": [1, 2.5], "nested": {"ok": True, "none": None}}
+    assert ProfileIn(preferences=prefs).preferences == prefs
+    # 20 keys and just under 4 KB serialized is the edge that still passes
+    edge = {f"k{i:02d}": "x" * 180 for i in range(20)}
+    assert len(json.dumps(edge).encode()) < 4096
+    assert ProfileIn(preferences=edge).preferences == edge
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "ftp://example.com/x", "https://", "//example.com/x", "https://exa mple.com\n"]
+)
+def test_only_http_urls_with_a_host(url):
+    with pytest.raises(ValidationError):
+        ProfileIn(website_url=url)
+
+
+def test_birth_date_must_be_plausible():
+    today = datetime.now(UTC).date()
+    assert UserCreate(username="abc", date_of_birth=today).date_of_birth == today
+    for bad in (today + timedelta(days=1), date(1899, 12, 31)):
+        with pytest.raises(ValidationError):
+            UserCreate(username="abc", date_of_birth=bad)
+
+
+@pytest.mark.parametrize("username", ["ab", "a" * 51, "has space", "dash-ed", "dot.ted", "ünï"])
+def test_username_rules(username):
+    with pytest.raises(ValidationError):
+        UserCreate(username=username)
+
+
+@pytest.mark.parametrize("phone", ["12345", "+81 90 1234 5678x", "phone", "+" + "1" * 20])
+def test_phone_rules(phone):
+    with pytest.raises(ValidationError):
+        UserCreate(username="abc", phone_number=phone)
+
+
+def test_update_flags_are_strict_booleans_and_never_null():
+    assert UserUpdate(is_verified=True).is_verified is True
+    for bad in ({"is_verified": None}, {"is_active": "true"}, {"is_active": 1}):
+        with pytest.raises(ValidationError):
+            UserUpdate(**bad)
+
+
+def test_update_null_clears_text_fields():
+    body = UserUpdate(first_name=None)
+    assert body.model_fields_set == {"first_name"}
+    assert body.first_name is None
