@@ -29,8 +29,12 @@ def function_env(codeuri: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AWS_"))}
     env.update(
         PYTHONPATH=f"{ROOT / codeuri}{os.pathsep}{ROOT / 'layers/shared'}",
-        DB_HOST="127.0.0.1", DB_SECRET_ID="unused", DB_TLS="disable",
-        POWERTOOLS_SERVICE_NAME="bench", POWERTOOLS_METRICS_NAMESPACE="Bench", AWS_DEFAULT_REGION="us-east-1",
+        DB_HOST="127.0.0.1",
+        DB_SECRET_ID="unused",
+        DB_TLS="disable",
+        POWERTOOLS_SERVICE_NAME="bench",
+        POWERTOOLS_METRICS_NAMESPACE="Bench",
+        AWS_DEFAULT_REGION="us-east-1",
     )
     return env
 
@@ -38,7 +42,11 @@ def function_env(codeuri: str) -> dict[str, str]:
 def import_profile(codeuri: str, module: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True, text=True, env=function_env(codeuri), cwd=ROOT, check=True,
+        capture_output=True,
+        text=True,
+        env=function_env(codeuri),
+        cwd=ROOT,
+        check=True,
     )
     rows = []
     for line in proc.stderr.splitlines():
@@ -50,8 +58,10 @@ def import_profile(codeuri: str, module: str) -> dict[str, Any]:
     return {
         "module": module,
         "total_ms": round(total / 1000, 1),
-        "top10": [{"module": name, "cumulative_ms": round(cum / 1000, 1), "self_ms": round(s / 1000, 1)}
-                  for cum, s, _d, name in top_level],
+        "top10": [
+            {"module": name, "cumulative_ms": round(cum / 1000, 1), "self_ms": round(s / 1000, 1)}
+            for cum, s, _d, name in top_level
+        ],
         "boto3_imported": any(name == "boto3" for *_x, name in rows),
     }
 
@@ -67,8 +77,19 @@ def layer_size() -> dict[str, Any]:
     import importlib.util
 
     total = 0
-    for pkg in ("aws_lambda_powertools", "pg8000", "pydantic", "pydantic_core", "scramp", "asn1crypto",
-                "dateutil", "typing_extensions", "annotated_types", "typing_inspection", "jmespath"):
+    for pkg in (
+        "aws_lambda_powertools",
+        "pg8000",
+        "pydantic",
+        "pydantic_core",
+        "scramp",
+        "asn1crypto",
+        "dateutil",
+        "typing_extensions",
+        "annotated_types",
+        "typing_inspection",
+        "jmespath",
+    ):
         spec = importlib.util.find_spec(pkg)
         if spec and spec.submodule_search_locations:
             total += dir_size(Path(next(iter(spec.submodule_search_locations))))

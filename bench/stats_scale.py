@@ -24,8 +24,9 @@ from shared.secrets import Credentials
 from shared.settings import load_settings
 
 sys.path.insert(0, str(ROOT / "functions" / "stats"))
-import stats_app  # noqa: E402
-import stats_queries  # noqa: E402
+import stats_queries
+
+import stats_app
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -47,8 +47,13 @@ def measure(b: BenchDatabase, n: int = 30) -> dict[str, Any]:
 
         def psycopg_connect() -> None:
             with psycopg.connect(
-                host="localhost", port=b.db.port, dbname=b.db.name, user=provision.APP, password=password,
-                sslmode="verify-full", sslrootcert=ca,
+                host="localhost",
+                port=b.db.port,
+                dbname=b.db.name,
+                user=provision.APP,
+                password=password,
+                sslmode="verify-full",
+                sslrootcert=ca,
             ) as conn:
                 conn.execute("SELECT 1")
 

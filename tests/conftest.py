@@ -71,15 +71,24 @@ def pg_server() -> Iterator[PgServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _passwords() -> dict[str, str]:
+@pytest.fixture(scope="session")
+def role_passwords() -> dict[str, str]:
+    """One password per role for the whole session.
+
+    Roles are cluster-wide: every database of the session (and every test that
+    provisions one, or runs the migrate function) logs in as the same roles, so
+    they all share this one mutable dict. A test that rotates a password
+    updates it here, and every later connection uses the new one.
+    """
     return {role: secrets.token_urlsafe(18) for role in (provision.OWNER, provision.APP, provision.READONLY)}
 
 
 @pytest.fixture(scope="session")
-def database(pg_server: PgServer) -> Iterator[provision.Database]:
+def database(pg_server: PgServer, role_passwords: dict[str, str]) -> Iterator[provision.Database]:
     """The session's database, migrated, with the application roles' passwords set."""
     name = f"blog_test_{secrets.token_hex(4)}"
-    db = provision.create(pg_server.admin_url, name, _passwords(), MIGRATIONS)
+    db = provision.create(pg_server.admin_url, name, role_passwords, MIGRATIONS)
+    db.passwords = role_passwords
     try:
         yield db
     finally:
@@ -90,12 +99,12 @@ def database(pg_server: PgServer) -> Iterator[provision.Database]:
 
 
 @pytest.fixture()
-def scratch_database(pg_server: PgServer) -> Iterator[provision.Database]:
+def scratch_database(pg_server: PgServer, role_passwords: dict[str, str]) -> Iterator[provision.Database]:
     """An empty database owned by the owner role, not migrated (migration tests)."""
     name = f"blog_scratch_{secrets.token_hex(4)}"
     from shared.migrations import connect_url
 
-    passwords = _passwords()
+    passwords = role_passwords
     admin = connect_url(pg_server.admin_url)
     try:
         provision._ensure_role(admin, provision.OWNER, passwords[provision.OWNER], "CREATEROLE")

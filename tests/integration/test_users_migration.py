@@ -125,12 +125,8 @@ def test_users_queries_use_their_indexes(db, owner_conn):
 
 # -- applying 0003 to existing data ---------------------------------------------------
 @pytest.fixture()
-def up_to_0002(database, scratch_database, pg_server, tmp_path: Path):
-    """A database at version 0002, and a directory to which 0003 can be added.
-
-    scratch_database gives the (cluster-wide) owner role a new password; it is
-    set back afterwards so that later tests' owner connections keep working.
-    """
+def up_to_0002(scratch_database, tmp_path: Path):
+    """A database at version 0002, and a directory to which 0003 can be added."""
     target = tmp_path / "migrations"
     target.mkdir()
     for path in sorted(MIGRATIONS.glob("000[12]_*.sql")):
@@ -142,11 +138,6 @@ def up_to_0002(database, scratch_database, pg_server, tmp_path: Path):
         yield conn, target
     finally:
         conn.close()
-        admin = migrations.connect_url(pg_server.admin_url)
-        try:
-            provision._ensure_role(admin, provision.OWNER, database.passwords[provision.OWNER], "CREATEROLE")
-        finally:
-            admin.close()
 
 
 def test_duplicate_profiles_are_reduced_to_the_latest(up_to_0002):
