@@ -1,0 +1,302 @@
+"""PostsFunction: the posts routes of the HTTP API.
+
+Routes parse and validate, call one function of posts_queries, and return its
+result. Public routes (GET /posts, /posts/popular, /posts/by-slug/{slug},
+POST /posts/{id}/views) have no authorizer in API Gateway: they never look at
+an identity. The others are behind the JWT authorizer and read the caller from
+its claims only.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import posts_queries as queries
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from posts_models import (
+    LikeState,
+    PopularList,
+    Post,
+    PostCreate,
+    PostList,
+    PostPatch,
+    TransferRequest,
+    ViewCount,
+    as_utc,
+    etag,
+    like_pattern,
+    parse_if_match,
+)
+
+from shared.errors import Unprocessable
+from shared.http import create_app, json_response, make_handler, require_admin, require_identity, require_uuid
+
+
+class _RequestState(threading.local):
+    def __init__(self) -> None:
+        self.event: Any = None
+        self.lambda_context: Any = None
+        self.context: dict[str, Any] = {}
+        self.frames: list[str] = []
+
+
+def thread_safe(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
+    """Keep Powertools' per-request state per thread.
+
+    The resolver stores the current event on its base class
+    (`BaseRouter.current_event`) and the matched route in `app.context`: one
+    request at a time per process. That is all Lambda ever does, but the local
+    stack and the concurrency tests run handlers in threads, where a request
+    would read another one's identity. Reads go to thread-local state instead.
+    """
+    state = _RequestState()
+    base = type(app)
+
+    def resolve(self: Any, event: Any, context: Any) -> Any:
+        state.event = self._to_proxy_event(event)
+        state.lambda_context = context
+        return base.resolve(self, event, context)
+
+    def set_context(self: Any, value: dict[str, Any]) -> None:
+        state.context = value
+
+    app.__class__ = type(
+        "ThreadSafe" + base.__name__,
+        (base,),
+        {
+            "resolve": resolve,
+            "current_event": property(lambda self: state.event),
+            "lambda_context": property(lambda self: state.lambda_context),
+            "context": property(lambda self: state.context, set_context),
+            "processed_stack_frames": property(lambda self: state.frames, lambda self, v: None),
+        },
+    )
+    return app
+
+
+app = thread_safe(create_app())
+
+TAGS = ["posts"]
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _ok(model: Any, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def _errors(*codes: int) -> dict[int, dict[str, Any]]:
+    text = {
+        400: "Malformed JSON or an invalid cursor",
+        401: "No verified identity",
+        403: "Not allowed (not the author, not an admin, or not registered)",
+        404: "No such post (or not visible to the caller)",
+        409: "Conflict (post id or slug already used, archived post)",
+        412: "If-Match names an older version",
+        422: "Invalid input",
+    }
+    return {c: {"description": text[c]} for c in codes}
+
+
+def _with_etag(body: str, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return json_response(body, status, {"ETag": etag(version), **(headers or {})})
+
+
+def _idempotency_key() -> str | None:
+    key = app.current_event.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY) or not key.isascii() or not key.isprintable():
+        raise Unprocessable(
+            "the Idempotency-Key header is invalid",
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "message": f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                }
+            ],
+        )
+    return key
+
+
+def _if_match() -> list[int] | None:
+    return parse_if_match(app.current_event.headers.get("if-match"))
+
+
+# -- public reads (registered before /posts/<post_id>, which would match them) -----------
+@app.get(
+    "/posts",
+    summary="List published posts",
+    description="Filters, search, field selection and keyset pagination. One SQL statement per page.",
+    tags=TAGS,
+    responses={200: _ok(PostList, "A page of posts"), **_errors(400, 422)},
+)
+def list_posts(
+    author: Annotated[UUID | None, Query(description="Only this author's posts")] = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$", description="Search in title and excerpt"),
+    ] = None,
+    published_after: Annotated[datetime | None, Query(description="ISO 8601; UTC if no offset")] = None,
+    published_before: Annotated[datetime | None, Query(description="ISO 8601; UTC if no offset")] = None,
+    sort: Annotated[Literal["published_at", "popular"], Query()] = "published_at",
+    fields: Annotated[
+        str | None, Query(max_length=300, description="Comma-separated: " + ",".join(queries.LIST_FIELDS))
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+):
+    body = queries.list_posts(
+        sort=sort,
+        fields=queries.parse_fields(fields, sort),
+        limit=limit,
+        cursor=cursor,
+        author=str(author) if author else None,
+        tag=tag.strip().lower() if tag else None,
+        pattern=like_pattern(q) if q else None,
+        after=as_utc(published_after),
+        before=as_utc(published_before),
+    )
+    return json_response(body)
+
+
+@app.get(
+    "/posts/popular",
+    summary="Most popular recent posts",
+    description="Score = view_count*0.1 + like_count*2 + comment_count*3 over posts published in the last `days` days.",
+    tags=TAGS,
+    responses={200: _ok(PopularList, "The top posts, best first"), **_errors(422)},
+)
+def popular_posts(
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+):
+    return json_response(queries.popular_posts(days, limit))
+
+
+@app.get(
+    "/posts/by-slug/<slug>",
+    summary="Get a published post by its slug",
+    tags=TAGS,
+    responses={200: _ok(Post, "The post (ETag header)"), **_errors(404)},
+)
+def get_post_by_slug(slug: str):
+    body, version = queries.get_published_by_slug(slug)
+    return _with_etag(body, version)
+
+
+@app.post(
+    "/posts/<post_id>/views",
+    summary="Count a view of a published post",
+    tags=TAGS,
+    responses={200: _ok(ViewCount, "The new view count"), **_errors(404)},
+)
+def count_view(post_id: str):
+    return json_response({"view_count": queries.count_view(require_uuid(post_id, "post"))})
+
+
+# -- signed-in routes ----------------------------------------------------------------
+@app.post(
+    "/posts",
+    summary="Create a post",
+    description=(
+        "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header: a retry by the same author "
+        "returns the existing post with 200."
+    ),
+    tags=TAGS,
+    responses={
+        201: _ok(Post, "Created (Location and ETag headers)"),
+        200: _ok(Post, "Already created by an earlier attempt"),
+        **_errors(400, 401, 403, 409, 422),
+    },
+)
+def create_post(body: PostCreate):
+    who = require_identity(app)
+    created = queries.create_post(who, body, _idempotency_key())
+    return _with_etag(created.body, created.version, created.status, {"Location": f"/posts/{created.post_id}"})
+
+
+@app.get(
+    "/posts/<post_id>",
+    summary="Get a post",
+    description="Published posts to any signed-in caller; drafts and archived posts to their author or an admin.",
+    tags=TAGS,
+    responses={200: _ok(Post, "The post (ETag header)"), **_errors(401, 404)},
+)
+def get_post(post_id: str):
+    who = require_identity(app)
+    body, version = queries.get_post(require_uuid(post_id, "post"), who)
+    return _with_etag(body, version)
+
+
+@app.patch(
+    "/posts/<post_id>",
+    summary="Edit a post (author or admin)",
+    description="Send `If-Match` with the ETag you read to refuse to overwrite a newer version (412).",
+    tags=TAGS,
+    responses={200: _ok(Post, "The edited post (new ETag)"), **_errors(400, 401, 403, 404, 409, 412, 422)},
+)
+def update_post(post_id: str, body: PostPatch):
+    who = require_identity(app)
+    pid = require_uuid(post_id, "post")
+    changes = body.changes()
+    if not changes:
+        raise Unprocessable("nothing to change", [{"field": "body", "message": "send at least one field"}])
+    post, version = queries.update_post(pid, who, changes, _if_match())
+    return _with_etag(post, version)
+
+
+@app.delete(
+    "/posts/<post_id>",
+    summary="Archive a post (author or admin)",
+    description="Sets the status to archived; nothing is destroyed. Repeating it is harmless.",
+    tags=TAGS,
+    responses={204: {"description": "Archived"}, **_errors(401, 403, 404, 412)},
+)
+def archive_post(post_id: str):
+    who = require_identity(app)
+    queries.archive_post(require_uuid(post_id, "post"), who, _if_match())
+    return Response(status_code=204, body="")
+
+
+@app.put(
+    "/posts/<post_id>/like",
+    summary="Like a published post",
+    tags=TAGS,
+    responses={200: _ok(LikeState, "Liked (idempotent)"), **_errors(401, 403, 404)},
+)
+def like_post(post_id: str):
+    who = require_identity(app)
+    return json_response(queries.set_like(require_uuid(post_id, "post"), who, liked=True))
+
+
+@app.delete(
+    "/posts/<post_id>/like",
+    summary="Remove your like",
+    tags=TAGS,
+    responses={200: _ok(LikeState, "Not liked (idempotent)"), **_errors(401, 404)},
+)
+def unlike_post(post_id: str):
+    who = require_identity(app)
+    return json_response(queries.set_like(require_uuid(post_id, "post"), who, liked=False))
+
+
+@app.post(
+    "/posts/<post_id>/transfer",
+    summary="Move a post to another author (admins)",
+    tags=TAGS,
+    responses={200: _ok(Post, "The post with its new author"), **_errors(401, 403, 404, 422)},
+)
+def transfer_post(post_id: str, body: TransferRequest):
+    admin = require_admin(app)
+    pid = require_uuid(post_id, "post")
+    post, version = queries.transfer_post(pid, str(body.new_author_id), admin)
+    return _with_etag(post, version)
+
+
+handler = make_handler(app)

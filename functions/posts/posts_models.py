@@ -1,0 +1,248 @@
+"""Request bodies, response shapes (for the OpenAPI document) and the small pure
+helpers of the posts API: slugs, ETags, If-Match, LIKE escaping.
+
+Responses of the hot reads are built as JSON by PostgreSQL and pass through
+untouched; the response models below document them and are never used to
+re-serialize a response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 30
+MAX_METADATA_BYTES = 8 * 1024
+MAX_URL_LENGTH = 2048
+MAX_SLUG_LENGTH = 200
+SLUG_BASE_LENGTH = 80
+SLUG_RE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE)]
+EditableStatus = Literal["draft", "published"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# -- validators shared by create and patch ---------------------------------------------
+def normalize_tags(value: list[str] | None) -> list[str] | None:
+    """Lowercased, trimmed, deduplicated in order; at most 10 of 1-30 characters."""
+    if value is None:
+        return None
+    if len(value) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    out: list[str] = []
+    for raw in value:
+        tag = raw.strip().lower()
+        if not 1 <= len(tag) <= MAX_TAG_LENGTH:
+            raise ValueError(f"each tag has 1 to {MAX_TAG_LENGTH} characters")
+        if _CONTROL.search(tag):
+            raise ValueError("tags cannot contain control characters")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES // 1024} KB of JSON")
+    return value
+
+
+def check_image_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
+        raise ValueError(f"a URL of at most {MAX_URL_LENGTH} characters without spaces")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an absolute http or https URL")
+    return value
+
+
+class PostCreate(BaseModel):
+    """POST /posts. `slug` is derived from the title when absent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: UUID | None = Field(None, description="Client-chosen id: a retried create returns the same post.")
+    title: Title
+    content: Content
+    excerpt: Excerpt | None = None
+    slug: Slug | None = None
+    status: EditableStatus = "draft"
+    tags: list[str] = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KB.")
+    featured_image_url: str | None = None
+
+    _tags = field_validator("tags")(normalize_tags)
+    _metadata = field_validator("metadata")(check_metadata)
+    _url = field_validator("featured_image_url")(check_image_url)
+
+
+class PostPatch(BaseModel):
+    """PATCH /posts/{post_id}: only the fields sent change. `excerpt` and
+    `featured_image_url` may be null (cleared); the others may not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title = None  # type: ignore[assignment]
+    content: Content = None  # type: ignore[assignment]
+    excerpt: Excerpt | None = None
+    status: EditableStatus = None  # type: ignore[assignment]
+    tags: list[str] = None  # type: ignore[assignment]
+    metadata: dict[str, Any] = None  # type: ignore[assignment]
+    featured_image_url: str | None = None
+
+    _tags = field_validator("tags")(normalize_tags)
+    _metadata = field_validator("metadata")(check_metadata)
+    _url = field_validator("featured_image_url")(check_image_url)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent, as the JSON patch the UPDATE applies."""
+        return self.model_dump(mode="json", include=self.model_fields_set)
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_author_id: UUID
+
+
+# -- response shapes (documentation) -------------------------------------------------
+class AuthorSummary(BaseModel):
+    user_id: UUID
+    username: str
+    first_name: str | None = None
+    last_name: str | None = None
+    profile_image_url: str | None = None
+
+
+class Post(BaseModel):
+    post_id: UUID
+    user_id: UUID
+    title: str
+    slug: str | None
+    content: str
+    excerpt: str | None
+    status: Literal["draft", "published", "archived"]
+    featured_image_url: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    view_count: int
+    like_count: int
+    comment_count: int
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    author: AuthorSummary
+
+
+class PostListItem(BaseModel):
+    """A list item: the fields chosen with `fields=` (post_id always)."""
+
+    post_id: UUID
+    user_id: UUID | None = None
+    title: str | None = None
+    slug: str | None = None
+    excerpt: str | None = None
+    featured_image_url: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    view_count: int | None = None
+    like_count: int | None = None
+    comment_count: int | None = None
+    score: float | None = Field(None, description="view_count*0.1 + like_count*2 + comment_count*3")
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    author: AuthorSummary | None = None
+
+
+class PostList(BaseModel):
+    items: list[PostListItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class PopularPost(BaseModel):
+    post_id: UUID
+    title: str
+    slug: str | None
+    excerpt: str | None
+    featured_image_url: str | None
+    tags: list[str]
+    view_count: int
+    like_count: int
+    comment_count: int
+    score: float
+    published_at: datetime
+    author: AuthorSummary
+
+
+class PopularList(BaseModel):
+    items: list[PopularPost]
+
+
+class LikeState(BaseModel):
+    liked: bool
+    like_count: int
+
+
+class ViewCount(BaseModel):
+    view_count: int
+
+
+# -- helpers ----------------------------------------------------------------------------
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(title: str) -> str:
+    """Lowercase ASCII words joined by '-', at most 80 characters; '' if none remain."""
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    slug = _NON_ALNUM.sub("-", ascii_text).strip("-")
+    if len(slug) > SLUG_BASE_LENGTH:
+        slug = slug[:SLUG_BASE_LENGTH].rsplit("-", 1)[0] if "-" in slug[:SLUG_BASE_LENGTH] else slug[:SLUG_BASE_LENGTH]
+    return slug
+
+
+def etag(version: int) -> str:
+    """The ETag of a post: its content version, bumped by every edit, never by counters."""
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> list[int] | None:
+    """The versions an If-Match header accepts: None for no header or `*` (any),
+    [] when no tag can be one of ours (a stale or foreign ETag: 412)."""
+    if header is None:
+        return None
+    versions: list[int] = []
+    for token in header.split(","):
+        tag = token.strip().removeprefix("W/")
+        if tag == "*":
+            return None
+        digits = tag[1:-1]
+        if 3 <= len(tag) <= 11 and tag[0] == tag[-1] == '"' and digits.isascii() and digits.isdigit():
+            versions.append(int(digits))
+    return versions
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` for ILIKE with the wildcards and the escape character escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Query timestamps without an offset are read as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,145 @@
+"""Pure helpers and models of the posts function: no database."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import posts_queries as q
+import pytest
+from posts_models import PostCreate, PostPatch, as_utc, etag, like_pattern, parse_if_match, slugify
+from pydantic import ValidationError
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("Hello, World!", "hello-world"),
+        ("  Keyset -- Pagination  ", "keyset-pagination"),
+        ("Café à la crème", "cafe-a-la-creme"),
+        ("PostgreSQL 16: What's new?", "postgresql-16-what-s-new"),
+        ("管理ユーザー", ""),
+        ("RDS Proxy と接続", "rds-proxy"),
+    ],
+)
+def test_slugify(title, slug):
+    assert slugify(title) == slug
+
+
+def test_slugify_bounds_length_on_a_word_boundary():
+    slug = slugify(" ".join(["word"] * 40))
+    assert len(slug) <= 80
+    assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug)
+    assert slug.endswith("word")
+
+
+def test_tags_are_normalized():
+    post = PostCreate(title="t", content="c", tags=["SQL", " sql ", "Postgres", "sql"])
+    assert post.tags == ["sql", "postgres"]
+
+
+@pytest.mark.parametrize("tags", [["x"] * 11 + ["y"], [f"t{i}" for i in range(11)], ["a" * 31], [""], ["a\nb"]])
+def test_invalid_tags(tags):
+    with pytest.raises(ValidationError):
+        PostCreate(title="t", content="c", tags=tags)
+
+
+def test_eleven_duplicates_are_still_too_many_inputs():
+    # The bound applies to what the client sent, before deduplication.
+    with pytest.raises(ValidationError):
+        PostCreate(title="t", content="c", tags=["a"] * 11)
+
+
+def test_metadata_is_bounded_in_bytes():
+    PostCreate(title="t", content="c", metadata={"k": "x" * 8000})
+    with pytest.raises(ValidationError):
+        PostCreate(title="t", content="c", metadata={"k": "あ" * 3000})  # 9 KB of UTF-8
+
+
+@pytest.mark.parametrize("url", ["https://a.example/x.png", "http://a.example/x?y=1"])
+def test_image_url_accepts_http_and_https(url):
+    assert PostCreate(title="t", content="c", featured_image_url=url).featured_image_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://a.example/x", "javascript:alert(1)", "//a.example/x", "https://", "https://a b/x", "x" * 3000]
+)
+def test_image_url_refuses_others(url):
+    with pytest.raises(ValidationError):
+        PostCreate(title="t", content="c", featured_image_url=url)
+
+
+def test_patch_changes_are_only_the_fields_sent():
+    assert PostPatch.model_validate({"excerpt": None}).changes() == {"excerpt": None}
+    assert PostPatch.model_validate({"tags": ["A", "a"], "title": " T "}).changes() == {"tags": ["a"], "title": "T"}
+    assert PostPatch.model_validate({}).changes() == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": None},
+        {"status": "archived"},
+        {"slug": "x"},
+        {"like_count": 1},
+        {"user_id": "x"},
+        {"published_at": None},
+    ],
+)
+def test_patch_refuses_forbidden_fields_and_nulls(body):
+    with pytest.raises(ValidationError):
+        PostPatch.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        (None, None),
+        ("*", None),
+        ('"3"', [3]),
+        ('W/"3"', [3]),
+        ('"3", "4"', [3, 4]),
+        ('"abc"', []),
+        ("3", []),
+        ('"²"', []),
+        ('"99999999999"', []),
+        ('"1", *', None),
+    ],
+)
+def test_parse_if_match(header, versions):
+    assert parse_if_match(header) == versions
+
+
+def test_etag_round_trips_through_if_match():
+    assert parse_if_match(etag(12)) == [12]
+
+
+def test_like_pattern_escapes_wildcards():
+    assert like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
+
+
+def test_as_utc():
+    naive = datetime(2026, 1, 1, 12)
+    assert as_utc(naive) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    aware = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert as_utc(aware) is aware
+    assert as_utc(None) is None
+
+
+def test_list_sql_is_built_from_fixed_fragments_only():
+    # Every combination is made of allow-listed fragments; nothing else can get in.
+    sql = q.list_sql("popular", frozenset({"post_id", "title", "author"}), True)
+    assert "'title', p.title" in sql
+    assert "'excerpt'" not in sql
+    assert "CAST(:c_1 AS numeric)" in sql
+    assert ":c_1" not in q.list_sql("published_at", q.DEFAULT_LIST_FIELDS, False)
+    with pytest.raises(KeyError):
+        q.list_sql("title; DROP TABLE posts", q.DEFAULT_LIST_FIELDS, False)
+
+
+def test_parse_fields():
+    assert q.parse_fields(None, "published_at") == q.DEFAULT_LIST_FIELDS
+    assert "score" in q.parse_fields("", "popular")
+    assert q.parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
+    with pytest.raises(q.Unprocessable):
+        q.parse_fields("title,content", "published_at")
