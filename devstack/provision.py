@@ -8,6 +8,7 @@ through a superuser DATABASE_URL.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,13 @@ def _ensure_role(admin: PipelinedConnection, role: str, password: str, extra: st
     admin.run(verb + " ROLE " + role + " WITH LOGIN " + extra + " PASSWORD '" + scram_verifier(password) + "'")
 
 
-def create(admin_url: str, name: str, passwords: dict[str, str], migrations_dir: Path) -> Database:
+def create(
+    admin_url: str,
+    name: str,
+    passwords: dict[str, str],
+    migrations_dir: Path,
+    log: Callable[..., Any] = lambda *_: None,
+) -> Database:
     admin = connect_url(admin_url)
     try:
         _ensure_role(admin, OWNER, passwords[OWNER], "CREATEROLE")
@@ -88,7 +95,7 @@ def create(admin_url: str, name: str, passwords: dict[str, str], migrations_dir:
     db = Database(u.hostname or "127.0.0.1", u.port or 5432, name, dict(passwords))
     owner = db.connect(OWNER)
     try:
-        migrations.apply(owner, migrations.load(migrations_dir), log=lambda *_: None)
+        migrations.apply(owner, migrations.load(migrations_dir), log=log)
         for role in (APP, READONLY):
             migrations.set_role_password(owner, role, passwords[role])
     finally:
