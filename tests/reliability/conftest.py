@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
@@ -60,6 +61,8 @@ class LogCapture:
 
 
 LOGS = LogCapture()
+# (method, path) of every response that carried a password_hash (asserted empty by the suite).
+PASSWORD_HASH_LEAKS: list[tuple[str, str]] = []
 # Every secret value the suite handed out (passwords, tokens, secret strings), searched for in LOGS.
 SECRETS_SEEN: set[str] = set()
 TALLY: Counter[str] = Counter()
@@ -129,6 +132,8 @@ class LocalApiClient:
                 parsed = json.loads(raw)
             except ValueError:
                 pass
+        if b"password_hash" in raw and _has_key(parsed, "password_hash"):
+            PASSWORD_HASH_LEAKS.append((method, path))
         return Reply(status, hdrs, parsed, raw)
 
     def register(self, *, groups: list[str] | None = None, prefix: str = "u") -> tuple[str, str]:
@@ -140,6 +145,14 @@ class LocalApiClient:
         )
         assert reply.status == 201, (reply.status, reply.body)
         return sub, token
+
+
+def _has_key(value: Any, key: str) -> bool:
+    if isinstance(value, dict):
+        return key in value or any(_has_key(v, key) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_key(v, key) for v in value)
+    return isinstance(value, str) and re.search('"' + key + r'"\s*:', value) is not None
 
 
 def function_environment(database: provision.Database, moto_url: str, template: Template, fn: Function) -> dict:
@@ -320,6 +333,7 @@ def owner(database: provision.Database) -> Iterator[Any]:
 
 __all__ = [
     "LOGS",
+    "PASSWORD_HASH_LEAKS",
     "SECRETS_SEEN",
     "TALLY",
     "LocalApiClient",
