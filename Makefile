@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help venv dev dev-reset test test-fast lint fmt migrate build validate invoke token bench bench-quick soak deploy clean
+.PHONY: help openapi venv dev dev-reset test test-fast lint fmt migrate build validate invoke token bench bench-quick soak deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ dev-reset: $(STAMP) ## stop the local cluster and delete .local/ (database, pass
 
 token: $(STAMP) ## print a token for the local API: SUB=<uuid> [EMAIL=...] [GROUPS=admin]
 	@$(DEVSTACK) token --sub "$(SUB)" $(if $(EMAIL),--email "$(EMAIL)") $(if $(GROUPS),--groups "$(GROUPS)")
+
+openapi: $(STAMP) ## regenerate openapi.json from the functions' routes (a test fails when it is stale)
+	@$(DEVSTACK) openapi
 
 invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=events/posts/get.json
 	@$(DEVSTACK) invoke "$(FN)" "$(EVENT)" $(if $(ENV_VARS),--env-vars $(ENV_VARS))

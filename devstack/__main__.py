@@ -4,6 +4,7 @@ python -m devstack dev    [--port 3000] [--env-vars env.json] [--local-dir .loca
 python -m devstack invoke FUNCTION EVENT [--env-vars env.json]
 python -m devstack token  --sub UUID [--email ...] [--groups admin,editors] [--hours 12]
 python -m devstack reset  (stops the local cluster, deletes .local/)
+python -m devstack openapi [--check]  (writes openapi.json from the functions' routes)
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from devstack import openapi
+    from devstack.template import load
+
+    return openapi.main(load(Path(args.template)), check=args.check)
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--local-dir", default=str(DEFAULT_LOCAL_DIR), help="state directory (default .local/)")
@@ -146,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
     reset = sub.add_parser("reset", parents=[common], help="stop the local cluster and delete the local directory")
     reset.set_defaults(run=cmd_reset)
+
+    doc = sub.add_parser("openapi", parents=[common], help="write (or --check) openapi.json")
+    doc.add_argument("--check", action="store_true", help="exit 1 when openapi.json is stale")
+    doc.set_defaults(run=cmd_openapi)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -12,9 +12,17 @@ from typing import Annotated, Any
 import comments_queries as queries
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, ErrorResponse, LikeState
+from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, LikeState
 
-from shared.http import create_app, json_response, make_handler, require_admin, require_identity, require_uuid
+from shared.http import (
+    ErrorBody,
+    create_app,
+    json_response,
+    make_handler,
+    require_admin,
+    require_identity,
+    require_uuid,
+)
 
 app = create_app()
 
@@ -37,7 +45,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
         409: "The comment's state does not allow this.",
         422: "Invalid input.",
     }
-    return {code: _json(ErrorResponse, text[code]) for code in codes}
+    return {code: _json(ErrorBody, text[code]) for code in codes}
 
 
 @app.get(

@@ -84,19 +84,3 @@ class CommentPage(BaseModel):
 class LikeState(BaseModel):
     liked: bool
     like_count: int
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = None
-    message: str
-    in_: str | None = Field(default=None, alias="in")
-
-
-class ErrorInfo(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail] = []
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorInfo

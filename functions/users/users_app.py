@@ -19,8 +19,7 @@ import users_queries as sql
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from users_models import (
-    ErrorBody,
-    PostList,
+    AuthorPostList,
     ProfileIn,
     ProfileRecord,
     UserCreate,
@@ -37,6 +36,7 @@ from shared.db import get_database
 from shared.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from shared.http import (
     UUID_RE,
+    ErrorBody,
     Identity,
     create_app,
     json_response,
@@ -373,7 +373,7 @@ def put_profile_route(user_id: str, body: ProfileIn):
     summary="A user's posts, newest first",
     description="Drafts and archived posts only for the author themself or an administrator.",
     tags=TAGS,
-    responses={**_ok(PostList, "a page of posts"), **_errors(400, 401, 404, 422)},
+    responses={**_ok(AuthorPostList, "a page of posts"), **_errors(400, 401, 404, 422)},
 )
 def get_user_posts(user_id: str, limit: Limit = 20, cursor: Cursor = None):
     who = require_identity(app)

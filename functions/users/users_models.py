@@ -281,7 +281,7 @@ class UserStatistics(BaseModel):
     new_users_week: int = Field(description="registered during the last 7 days")
 
 
-class PostSummary(BaseModel):
+class AuthorPostSummary(BaseModel):
     post_id: str
     title: str
     slug: str | None
@@ -297,25 +297,9 @@ class PostSummary(BaseModel):
     updated_at: datetime | None
 
 
-class PostList(BaseModel):
-    items: list[PostSummary]
+class AuthorPostList(BaseModel):
+    items: list[AuthorPostSummary]
     next_cursor: str | None
-
-
-class ErrorDetail(BaseModel):
-    field: str
-    message: str
-    in_: str | None = Field(default=None, alias="in")
-
-
-class ErrorInfo(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
-class ErrorBody(BaseModel):
-    error: ErrorInfo
 
 
 # The names the routes use for the shapes above.

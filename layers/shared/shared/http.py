@@ -32,6 +32,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import AppError, BadRequest, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized
 from .observability import logger, metrics
@@ -39,6 +40,28 @@ from .settings import get_settings
 
 JSON = content_types.APPLICATION_JSON
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# -- the one error body ---------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    """One problem with the request: which field (and where), and what is wrong with it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    field: str | None = None
+    message: str
+    in_: str | None = Field(default=None, alias="in")
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every function: `{"error": {"code", "message", "details"}}`."""
+
+    error: ErrorInfo
 
 
 # -- JSON -----------------------------------------------------------------------------

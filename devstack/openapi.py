@@ -1,0 +1,192 @@
+"""The API's one OpenAPI 3.1 document, merged from the functions' Powertools apps.
+
+Each HTTP function documents its own routes (`app.get_openapi_json_schema()`);
+API Gateway serves only the routes `template.yaml` gives it, and protects those
+with an authorizer. The document keeps exactly the operations the template
+routes, marks the protected ones with the bearer scheme, and merges the schemas
+(a name used by two functions for different shapes is an error, not a silent
+overwrite).
+
+    python -m devstack openapi            # write openapi.json (make openapi)
+    python -m devstack openapi --check    # exit 1 when openapi.json is stale
+
+Each function is imported in its own interpreter with only its CodeUri and the
+layer on the path, as Lambda imports it; nothing connects to a database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from devstack.template import Function, Template
+
+REPO = Path(__file__).resolve().parents[1]
+DOCUMENT = REPO / "openapi.json"
+ERROR_SCHEMA = "ErrorBody"
+
+_DUMP = (
+    "import importlib, json, sys\n"
+    "module = importlib.import_module(sys.argv[1])\n"
+    "app = getattr(module, 'app', None)\n"
+    "doc = json.loads(app.get_openapi_json_schema()) if hasattr(app, 'get_openapi_json_schema') else None\n"
+    "print(json.dumps(doc))\n"
+)
+
+
+def _error_schemas() -> dict[str, Any]:
+    """The layer's error body (shared.http.ErrorBody) and the models it uses, as components."""
+    from shared.http import ErrorBody
+
+    schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return {**defs, ERROR_SCHEMA: schema}
+
+
+class OpenApiError(ValueError):
+    """The functions' documents cannot be merged."""
+
+
+def function_part(fn: Function, layer: Path = REPO / "layers" / "shared") -> dict[str, Any] | None:
+    """One function's own document, from a fresh interpreter that imports it like Lambda."""
+    module = fn.handler.rpartition(".")[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "AWS_", "POWERTOOLS_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(fn.code_uri), str(layer)])
+    env["POWERTOOLS_SERVICE_NAME"] = "openapi"
+    proc = subprocess.run(
+        [sys.executable, "-c", _DUMP, module],
+        cwd=fn.code_uri,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise OpenApiError(f"{fn.name}: importing {module} failed:\n{proc.stderr.strip()}")
+    part = json.loads(proc.stdout.strip().splitlines()[-1])
+    return part if isinstance(part, dict) else None
+
+
+def http_functions(template: Template) -> list[Function]:
+    names = dict.fromkeys(r.function for r in template.routes)
+    return [template.functions[n] for n in names]
+
+
+def merge(
+    template: Template,
+    part_of: Callable[[Function], dict[str, Any] | None],
+    *,
+    title: str = "Blog API",
+    version: str = "1.0.0",
+    servers: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """One document for the routes the template gives API Gateway."""
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": (
+                "The publishing platform's HTTP API (API Gateway HTTP API, one Lambda function per resource). "
+                "Protected operations need `Authorization: Bearer <token>`: an ID token of the user pool "
+                "(or the configured issuer). Errors share one body: "
+                '`{"error": {"code", "message", "details"}}`.'
+            ),
+        },
+        "paths": {},
+        "components": {
+            "schemas": _error_schemas(),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+    if servers:
+        doc["servers"] = servers
+    protected = {(r.method.lower(), r.path) for r in template.routes if r.authorizer is not None}
+    routed = {(r.method.lower(), r.path) for r in template.routes}
+    found: set[tuple[str, str]] = set()
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    documented: dict[str, str] = {}  # schema name -> the function that documented it
+    for fn in http_functions(template):
+        part = part_of(fn) or {}
+        for path, operations in sorted((part.get("paths") or {}).items()):
+            for method, operation in sorted(operations.items()):
+                if (method, path) not in routed:
+                    continue  # only what API Gateway routes to the function
+                found.add((method, path))
+                if (method, path) in protected:
+                    operation["security"] = [{"bearerAuth": []}]
+                    operation.setdefault("responses", {}).setdefault("401", {"description": "No verified identity"})
+                _layer_responses(operation)
+                doc["paths"].setdefault(path, {})[method] = operation
+        for name, schema in ((part.get("components") or {}).get("schemas") or {}).items():
+            if name in documented and schemas[name] != schema:
+                raise OpenApiError(f"schema {name!r} differs between {documented[name]} and {fn.name}; rename one")
+            schemas[name], documented[name] = schema, fn.name  # a function's rendering wins over the seed
+    missing = sorted(routed - found)
+    if missing:
+        raise OpenApiError("routes in template.yaml that no function documents: " + ", ".join(map(str, missing)))
+    doc["paths"] = dict(sorted(doc["paths"].items()))
+    doc["components"]["schemas"] = dict(sorted(schemas.items()))
+    _drop_unreferenced(doc, ("HTTPValidationError", "ValidationError"))
+    return doc
+
+
+def _layer_responses(operation: dict[str, Any]) -> None:
+    """What the layer answers for every route, whatever the route declares.
+
+    shared.http turns an unreachable database or a statement timeout into 503,
+    a body over the limit into 413 and malformed JSON into 400; error
+    responses a route declares with a description only get the shared body.
+    """
+    responses = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        responses.setdefault("400", {"description": "Malformed JSON"})
+        responses.setdefault("413", {"description": "The body is larger than the API accepts"})
+    responses.setdefault("503", {"description": "The database is unavailable or too slow: try again"})
+    for status, response in responses.items():
+        # Powertools documents its own validation error shape (or none); the layer answers ours.
+        if str(status)[0] in "45" and _ref_of(response) != ERROR_SCHEMA:
+            response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _ref_of(response: dict[str, Any]) -> str | None:
+    ref = (((response.get("content") or {}).get("application/json") or {}).get("schema") or {}).get("$ref")
+    return ref.rsplit("/", 1)[-1] if isinstance(ref, str) else None
+
+
+def _drop_unreferenced(doc: dict[str, Any], names: tuple[str, ...]) -> None:
+    schemas = doc["components"]["schemas"]
+    for name in names:
+        text = json.dumps({k: v for k, v in doc.items() if k != "components"}) + json.dumps(
+            {k: v for k, v in schemas.items() if k != name}
+        )
+        if name in schemas and f"#/components/schemas/{name}" not in text:
+            del schemas[name]
+
+
+def document(template: Template) -> dict[str, Any]:
+    return merge(template, function_part)
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(template: Template, *, check: bool, target: Path = DOCUMENT) -> int:
+    text = render(document(template))
+    if check:
+        if not target.is_file() or target.read_text() != text:
+            print(f"{target.name} is stale: run `make openapi` and commit it", file=sys.stderr)
+            return 1
+        print(f"{target.name} is up to date")
+        return 0
+    target.write_text(text)
+    print(f"wrote {target.relative_to(REPO) if target.is_relative_to(REPO) else target}")
+    return 0

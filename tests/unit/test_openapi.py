@@ -1,0 +1,108 @@
+"""openapi.json: one document for the whole HTTP API, in step with the code and the template."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import openapi
+from devstack.template import Template
+from devstack.template import load as load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict[str, Any]:
+    return json.loads((ROOT / "openapi.json").read_text())
+
+
+def operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): op
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+
+
+def test_committed_document_matches_the_code(template: Template) -> None:
+    """Fails when a route, model or response changed without `make openapi`."""
+    generated = openapi.render(openapi.document(template))
+    assert (ROOT / "openapi.json").read_text() == generated, "openapi.json is stale: run `make openapi`"
+
+
+def test_every_template_route_is_documented_and_nothing_else(template: Template, committed: dict[str, Any]) -> None:
+    routed = {(r.method, r.path) for r in template.routes}
+    assert set(operations(committed)) == routed
+
+
+def test_protected_routes_and_only_those_need_the_bearer_token(
+    template: Template, committed: dict[str, Any]
+) -> None:
+    ops = operations(committed)
+    for route in template.routes:
+        op = ops[(route.method, route.path)]
+        if route.authorizer is None:
+            assert "security" not in op, route.route_key
+        else:
+            assert op["security"] == [{"bearerAuth": []}], route.route_key
+            assert "401" in op["responses"], route.route_key
+
+
+def test_every_error_response_has_the_one_error_body(committed: dict[str, Any]) -> None:
+    for key, op in operations(committed).items():
+        assert "503" in op["responses"], key
+        for status, response in op["responses"].items():
+            if status[0] in "45":
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
+    assert committed["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
+
+
+def test_every_reference_resolves(committed: dict[str, Any]) -> None:
+    schemas = committed["components"]["schemas"]
+    text = json.dumps(committed)
+    refs = {part.split('"', 1)[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}
+    assert refs and refs <= set(schemas)
+
+
+def test_operation_ids_are_unique(committed: dict[str, Any]) -> None:
+    ids = [op["operationId"] for op in operations(committed).values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_route_has_a_sample_event(template: Template) -> None:
+    route_keys = set()
+    for path in (ROOT / "events").rglob("*.json"):
+        event = json.loads(path.read_text())
+        if isinstance(event, dict) and "routeKey" in event:
+            route_keys.add(event["routeKey"])
+    missing = sorted(r.route_key for r in template.routes if r.route_key not in route_keys)
+    assert not missing, f"routes without a sample event in events/: {missing}"
+
+
+def test_a_schema_name_used_twice_for_different_shapes_is_refused(template: Template) -> None:
+    route = template.routes[0]
+    fn = template.functions[route.function]
+
+    def part(shape: dict[str, Any]) -> dict[str, Any]:
+        op = {"operationId": "x", "responses": {"200": {"description": "ok"}}}
+        return {"paths": {route.path: {route.method.lower(): op}}, "components": {"schemas": {"Page": shape}}}
+
+    other = dataclasses.replace(fn, name="OtherFunction")
+    routes = [route, dataclasses.replace(route, function=other.name)]
+    calls = iter([part({"type": "object"}), part({"type": "array"})])
+    two = Template(template.path, template.root, template.resolver, {fn.name: fn, other.name: other}, routes, {}, None)
+    with pytest.raises(openapi.OpenApiError, match="Page"):
+        openapi.merge(two, lambda _fn: next(calls))
