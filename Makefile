@@ -57,6 +57,22 @@ fmt: $(STAMP) ## format the code
 migrate: $(STAMP) ## apply migrations to $$DATABASE_URL (CMD=status|dry-run|apply)
 	PYTHONPATH=layers/shared $(PY) -m shared.migrations $(or $(CMD),apply) --dir sql/migrations
 
+# --- benchmarks (bench/; results in BENCHMARKS.md) ---
+# Their extra dependencies (bench/requirements.txt) go into .venv only for these targets.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH        = PYTHONPATH=.:layers/shared:functions/users:functions/posts:functions/comments $(PY) -m bench
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt -c constraints.txt
+	@touch $@
+
+bench: $(BENCH_STAMP) ## all benchmarks on 1M posts: bench/results/full.json, BENCHMARKS.md
+	$(BENCH)
+
+bench-quick: $(BENCH_STAMP) ## the same benchmarks on 10k posts, fewer samples (< 2 minutes)
+	$(BENCH) --quick
+# --- end benchmarks ---
+
 clean: ## remove build output and caches (keeps .local/)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -39,6 +39,16 @@ SELECT md5('u' || g)::uuid, 'user' || g || '@bench.example', 'user_' || g, NULL,
 FROM generate_series(1, :n) g
 """
 
+# Two users in three have a profile.
+PROFILES = """
+INSERT INTO user_profiles (user_id, bio, location, website_url, social_links, preferences)
+SELECT md5('u' || g)::uuid, 'Writes about PostgreSQL and serverless (' || g || ').',
+       (ARRAY['Tokyo','Osaka','Sapporo','Fukuoka'])[1 + g % 4], 'https://example.com/u/' || g,
+       '{"github": "https://github.com/example"}'::jsonb, '{"theme": "dark"}'::jsonb
+FROM generate_series(1, :n) g
+WHERE g % 3 <> 0
+"""
+
 POSTS = """
 INSERT INTO posts (post_id, user_id, title, content, excerpt, slug, status, tags, metadata,
                    view_count, like_count, comment_count, published_at, created_at)
@@ -60,12 +70,13 @@ FROM (SELECT g, random() AS r FROM generate_series(1, :n) g) s
 """
 
 # Top-level comments first; replies (one in four) point at a top-level comment of the same post.
+# thread_key is built as the comments trigger builds it (sql/migrations/0005).
 TOP_COMMENTS = """
 INSERT INTO comments (comment_id, post_id, user_id, content, status, like_count, created_at, depth, thread_key)
 SELECT id, post_id, user_id, 'Thanks for writing this up (' || g || ').',
        CASE WHEN random() < 0.95 THEN 'active' WHEN random() < 0.5 THEN 'hidden' ELSE 'deleted' END,
        (random() * 20)::int, created_at, 0,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS') || replace(id::text, '-', '')
+       comment_thread_segment(created_at, id)
 FROM (
     SELECT g, md5('c' || g)::uuid AS id, md5('p' || (1 + (g::bigint * 104729) % :posts))::uuid AS post_id,
            md5('u' || (1 + (g::bigint * 15485863) % :users))::uuid AS user_id,
@@ -79,8 +90,7 @@ INSERT INTO comments (comment_id, post_id, user_id, parent_comment_id, content, 
                       depth, thread_key)
 SELECT md5('r' || s.g)::uuid, p.post_id, md5('u' || (1 + (s.g::bigint * 32452843) % :users))::uuid, p.comment_id,
        'Good point (' || s.g || ').', 'active', (random() * 5)::int, p.created_at + interval '1 hour', 1,
-       p.thread_key || to_char((p.created_at + interval '1 hour') AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISSUS')
-           || replace(md5('r' || s.g)::uuid::text, '-', '')
+       p.thread_key || comment_thread_segment(p.created_at + interval '1 hour', md5('r' || s.g)::uuid)
 FROM generate_series(1, :n) s(g)
 JOIN comments p ON p.comment_id = md5('c' || (1 + (s.g::bigint * 7) % :top))::uuid
 """
@@ -118,6 +128,7 @@ def generate(conn: Any, size: Size, log: Any = print) -> dict[str, float]:
     conn.run("ALTER TABLE comments DISABLE TRIGGER USER")  # the loader fills thread_key itself
     try:
         step("users", USERS, n=size.users)
+        step("profiles", PROFILES, n=size.users)
         step("posts", POSTS, n=size.posts, users=size.users)
         top = size.comments - size.comments // 4
         replies = size.comments - top

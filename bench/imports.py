@@ -55,6 +55,11 @@ def import_profile(codeuri: str, module: str) -> dict[str, Any]:
             rows.append((int(m.group(2)), int(m.group(1)), len(m.group(3)) // 2, m.group(4)))
     total = next((cum for cum, _self, _d, name in rows if name == module), 0)
     top_level = sorted((r for r in rows if r[2] <= 1), reverse=True)[:10]
+    by_self = sorted(rows, key=lambda r: r[1], reverse=True)[:10]
+    packages: dict[str, int] = {}
+    for _cum, own, _d, name in rows:
+        top = name.split(".")[0]
+        packages[top] = packages.get(top, 0) + own
     return {
         "module": module,
         "total_ms": round(total / 1000, 1),
@@ -62,6 +67,12 @@ def import_profile(codeuri: str, module: str) -> dict[str, Any]:
             {"module": name, "cumulative_ms": round(cum / 1000, 1), "self_ms": round(s / 1000, 1)}
             for cum, s, _d, name in top_level
         ],
+        # The modules that cost the most themselves, wherever they sit in the tree.
+        "top_self": [
+            {"module": name, "cumulative_ms": round(cum / 1000, 1), "self_ms": round(s / 1000, 1)}
+            for cum, s, _d, name in by_self
+        ],
+        "by_package": {k: round(v / 1000, 1) for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:12]},
         "boto3_imported": any(name == "boto3" for *_x, name in rows),
     }
 

@@ -11,6 +11,7 @@ import time
 import pytest
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from bench.relay import DelayRelay
 from devstack import provision
 from shared import errors
 from shared.db import Database, get_database, ssl_context_for
@@ -277,49 +278,3 @@ def count_secret_fetches():
 
     ps.SecretsProvider._get = counting
     return lambda: calls["n"]
-
-
-class DelayRelay:
-    """A TCP relay that delays every client->server chunk by `delay` seconds."""
-
-    def __init__(self, host: str, port: int, delay: float):
-        self.target = (host, port)
-        self.delay = delay
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.port = self.listener.getsockname()[1]
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._pipe, args=(client, server, self.delay), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, 0), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket, delay: float) -> None:
-        try:
-            while data := src.recv(65536):
-                if delay:
-                    time.sleep(delay)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()

@@ -1,0 +1,446 @@
+"""The in-process measures: warm latency, round trips, pagination, has-more,
+throughput and latency against data size.
+
+Every comparison is interleaved (A, B, A, B, with the order rotated each
+round) in one run, and reported as a ratio of medians: absolute times drift on
+a shared 2-core machine, ratios measured side by side much less.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.app_env import LambdaContext, configure, per_thread_connections, quiet_stdout
+from bench.relay import DelayRelay
+from bench.stats_util import percentile, summarize
+
+Fn = Callable[[], Any]
+
+
+def interleave(
+    candidates: dict[str, Fn], rounds: int, warmup: int = 3, on_round: Callable[[int], None] | None = None
+) -> dict[str, list[float]]:
+    """Run each candidate once per round, rotating the order; samples in ms.
+    `on_round(r)` runs before each round (e.g. to pick the row the round reads)."""
+    names = list(candidates)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    with quiet_stdout():
+        for _ in range(warmup):
+            for fn in candidates.values():
+                fn()
+        for r in range(rounds):
+            if on_round is not None:
+                on_round(r)
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                fn = candidates[name]
+                t = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t) * 1000)
+    return samples
+
+
+def ratio(a: dict[str, float], b: dict[str, float]) -> float:
+    return round(a["median"] / b["median"], 3)
+
+
+def call(handler: Callable[..., Any], event: dict[str, Any], expect: int = 200) -> Any:
+    result = handler(event, LambdaContext())
+    if result["statusCode"] != expect:
+        raise AssertionError(f"{event['routeKey']}: {result['statusCode']} {str(result.get('body'))[:300]}")
+    return result
+
+
+class Data:
+    """Ids of the generated rows that the measures read."""
+
+    def __init__(self, owner: Any, posts: int):
+        n = max(posts, 1)
+        rows = owner.run(
+            "SELECT p.post_id::text, p.slug, p.user_id::text FROM posts p JOIN users u ON u.user_id = p.user_id "
+            "WHERE p.post_id = ANY(ARRAY(SELECT md5('p' || (1 + (i::bigint * 7919) % :n))::uuid "
+            "FROM generate_series(1, 600) i)) AND p.status = 'published' AND u.is_active AND p.comment_count > 0 "
+            "AND EXISTS (SELECT 1 FROM user_profiles pr WHERE pr.user_id = u.user_id)",
+            n=n,
+        )
+        rng = random.Random(42)
+        rng.shuffle(rows)
+        self.posts = [r[0] for r in rows[:100]]
+        self.slugs = [r[1] for r in rows[:100]]
+        self.authors = [r[2] for r in rows[:100]]
+        self.caller = owner.run("SELECT user_id::text FROM users WHERE is_active ORDER BY created_at LIMIT 1")[0][0]
+        self.admin = self.caller
+        self.published = owner.run("SELECT count(*) FROM posts WHERE status = 'published'")[0][0]
+        self.email = owner.run("SELECT email FROM users WHERE user_id = CAST(:u AS uuid)", u=self.authors[0])[0][0]
+
+
+# -- events -------------------------------------------------------------------------
+def events_for(data: Data) -> dict[str, Any]:
+    from tests.conftest import load_event
+    from tests.support.events import claims, prepare
+
+    me = claims(data.caller)
+    admin = claims(data.admin, groups=["admin"])
+
+    def post_get(i: int) -> dict[str, Any]:
+        return prepare(load_event("posts/get.json"), path_params={"post_id": data.posts[i]}, claims=me)
+
+    def user_get(i: int) -> dict[str, Any]:
+        return prepare(load_event("users/get.json"), path_params={"user_id": data.authors[i]}, claims=me)
+
+    def post_list(limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        return prepare(load_event("posts/list.json"), query=query)
+
+    pid, uid = data.posts[0], data.authors[0]
+    reads = {
+        "GET /posts/{post_id}": ("posts", post_get(0)),
+        "GET /posts": ("posts", post_list(20)),
+        "GET /posts/popular": ("posts", load_event("posts/popular.json")),
+        "GET /posts/by-slug/{slug}": (
+            "posts",
+            prepare(load_event("posts/get_by_slug.json"), path_params={"slug": data.slugs[0]}),
+        ),
+        "GET /users": ("users", prepare(load_event("users/list.json"), claims=me)),
+        "GET /users/statistics": ("users", prepare(load_event("users/statistics.json"), claims=admin)),
+        "GET /users/by-email": (
+            "users",
+            prepare(load_event("users/by_email.json"), query={"email": data.email}, claims=admin),
+        ),
+        "GET /users/{user_id}": ("users", user_get(0)),
+        "GET /users/{user_id}/profile": (
+            "users",
+            prepare(load_event("users/get_profile.json"), path_params={"user_id": uid}),
+        ),
+        "GET /users/{user_id}/posts": (
+            "users",
+            prepare(load_event("users/posts.json"), path_params={"user_id": uid}, claims=me),
+        ),
+        "GET /posts/{post_id}/comments": (
+            "comments",
+            prepare(load_event("comments/list.json"), path_params={"post_id": pid}),
+        ),
+        "GET /admin/posts/{post_id}/comments": (
+            "comments",
+            prepare(load_event("comments/list_moderation.json"), path_params={"post_id": pid}, claims=admin),
+        ),
+    }
+    return {"post_get": post_get, "user_get": user_get, "post_list": post_list, "reads": reads}
+
+
+def handlers() -> dict[str, Callable[..., Any]]:
+    import comments_app
+    import posts_app
+    import users_app
+    from bench.peer import naive, peer_app
+
+    return {
+        "posts": posts_app.handler,
+        "users": users_app.handler,
+        "comments": comments_app.handler,
+        "peer": peer_app.handler,
+        "naive": naive.handler,
+    }
+
+
+# -- 1. warm latency vs the raw driver ---------------------------------------------------
+def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
+    import posts_queries
+    import users_queries
+
+    from shared.db import get_database
+
+    h = handlers()
+    ev = events_for(data)
+    conn = get_database().connection()
+    list_sql = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)
+    nulls = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+    k = len(data.posts)
+    post_events = [ev["post_get"](i) for i in range(k)]
+    user_events = [ev["user_get"](i) for i in range(k)]
+    list_event = ev["post_list"](50)
+    state = {"i": 0}
+
+    def nxt() -> int:
+        return state["i"] % k
+
+    routes: dict[str, dict[str, Fn]] = {
+        "GET /posts/{post_id}": {
+            "handler": lambda: call(h["posts"], post_events[nxt()]),
+            "peer": lambda: call(h["peer"], post_events[nxt()]),
+            "raw": lambda: conn.run(
+                posts_queries.GET_POST, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
+            ),
+        },
+        "GET /posts?limit=50": {
+            "handler": lambda: call(h["posts"], list_event),
+            "peer": lambda: call(h["peer"], list_event),
+            "raw": lambda: conn.run(list_sql, limit=50, **nulls),
+        },
+        "GET /users/{user_id}": {
+            "handler": lambda: call(h["users"], user_events[nxt()]),
+            "peer": lambda: call(h["peer"], user_events[nxt()]),
+            "raw": lambda: conn.run(users_queries.GET_USER_PUBLIC, user_id=data.authors[nxt()]),
+        },
+    }
+    out: dict[str, Any] = {}
+    for route, cands in routes.items():
+        # One id per round: the candidates of a round read the same row.
+        samples = interleave(cands, rounds, on_round=lambda r: state.__setitem__("i", r))
+        s = {n: summarize(v) for n, v in samples.items()}
+        out[route] = {
+            **s,
+            "ratio_vs_raw": ratio(s["handler"], s["raw"]),
+            "peer_ratio_vs_raw": ratio(s["peer"], s["raw"]),
+            "overhead_ms": round(s["handler"]["median"] - s["raw"]["median"], 3),
+            "peer_overhead_ms": round(s["peer"]["median"] - s["raw"]["median"], 3),
+        }
+    return out
+
+
+def warm_latency_with_rtt(b: Any, env: dict[str, str], data: Data, rounds: int, delay: float) -> dict[str, Any]:
+    """Measure 1 again with `delay` added to every round trip (a relay): the
+    Lambda -> RDS Proxy -> database hop that loopback does not have."""
+    relay = DelayRelay("127.0.0.1", b.db.port, delay)
+    try:
+        configure({**env, "DB_PORT": str(relay.port)})
+        out = warm_latency(data, rounds)
+        out["added_delay_ms"] = delay * 1000
+        return out
+    finally:
+        configure(env)
+        relay.close()
+
+
+# -- 3. round trips per request ---------------------------------------------------------
+def round_trips(b: Any, env: dict[str, str], data: Data, delay: float = 0.005) -> dict[str, Any]:
+    h = handlers()
+    reads = events_for(data)["reads"]
+    naive_events = {
+        "naive GET /posts/{post_id}": events_for(data)["post_get"](0),
+        "naive GET /posts (OFFSET + COUNT)": events_for(data)["post_list"](20),
+    }
+    out: dict[str, Any] = {}
+    counter = DelayRelay("127.0.0.1", b.db.port, 0)
+    slow = DelayRelay("127.0.0.1", b.db.port, delay)
+    try:
+        for label, relay in (("count", counter), ("delay", slow)):
+            configure({**env, "DB_PORT": str(relay.port)})
+            from bench.peer import naive
+
+            naive.close()
+            with quiet_stdout():
+                cases = [(route, h[fn], ev) for route, (fn, ev) in reads.items()]
+                cases += [(route, h["naive"], ev) for route, ev in naive_events.items()]
+                for route, handler, event in cases:
+                    call(handler, event)  # connect first: connecting is not a request
+                    reps = 3
+                    before = relay.turns
+                    t = time.perf_counter()
+                    for _ in range(reps):
+                        call(handler, event)
+                    per = (time.perf_counter() - t) / reps
+                    entry = out.setdefault(route, {})
+                    if label == "count":
+                        entry["round_trips"] = round((relay.turns - before) / reps, 2)
+                        entry["ms_without_delay"] = round(per * 1000, 3)
+                    else:
+                        entry["ms_with_delay"] = round(per * 1000, 3)
+                        entry["round_trips_from_latency"] = round(
+                            (per * 1000 - entry["ms_without_delay"]) / (delay * 1000), 2
+                        )
+            naive.close()
+    finally:
+        configure(env)
+        counter.close()
+        slow.close()
+    for route, entry in out.items():
+        entry["goal"] = None if route.startswith("naive") else 1
+        entry["pass"] = None if route.startswith("naive") else entry["round_trips"] <= 1
+    return {"delay_ms": delay * 1000, "routes": out}
+
+
+# -- 4. keyset vs OFFSET, has-more ------------------------------------------------------
+FEED_AT = (
+    "SELECT published_at, post_id FROM posts WHERE status = 'published' "
+    "ORDER BY published_at DESC, post_id DESC OFFSET CAST(:o AS int) LIMIT 1"
+)
+OFFSET_PAGE = (
+    "SELECT p.post_id, p.user_id, p.title, p.slug, p.excerpt, p.featured_image_url, p.tags, "
+    "p.view_count, p.like_count, p.comment_count, p.published_at, "
+    "u.username, u.first_name, u.last_name, u.profile_image_url "
+    "FROM posts p LEFT JOIN users u ON u.user_id = p.user_id "
+    "WHERE p.status = 'published' ORDER BY p.published_at DESC, p.post_id DESC "
+    "LIMIT CAST(:limit AS int) OFFSET CAST(:offset AS int)"
+)
+EXACT_COUNT = "SELECT count(*) FROM posts WHERE status = 'published'"
+
+
+def cursor_for_page(owner: Any, page_no: int, limit: int) -> str | None:
+    from shared.pagination import encode_cursor
+
+    if page_no <= 1:
+        return None
+    row = owner.run(FEED_AT, o=(page_no - 1) * limit - 1)
+    return encode_cursor("posts:published_at", [row[0][0], str(row[0][1])])
+
+
+def pages_available(data: Data, limit: int) -> int:
+    return max(1, data.published // limit)
+
+
+def pagination(owner: Any, data: Data, depths: list[int], rounds: int, limit: int = 20) -> dict[str, Any]:
+    from shared.db import get_database
+
+    h = handlers()
+    ev = events_for(data)
+    conn = get_database().connection()
+    depths = [d for d in depths if d <= pages_available(data, limit)]
+    cands: dict[str, Fn] = {}
+    for d in depths:
+        cursor = cursor_for_page(owner, d, limit)
+        keyset_event = ev["post_list"](limit, cursor)
+        naive_event = ev["post_list"](limit)
+        naive_event["queryStringParameters"]["offset"] = str((d - 1) * limit)
+        cands[f"keyset handler p{d}"] = lambda e=keyset_event: call(h["posts"], e)
+        cands[f"OFFSET query p{d}"] = lambda o=(d - 1) * limit: conn.run(OFFSET_PAGE, limit=limit, offset=o)
+        cands[f"naive handler p{d}"] = lambda e=naive_event: call(h["naive"], e)
+    samples = interleave(cands, rounds)
+    from bench.peer import naive
+
+    naive.close()
+    s = {n: summarize(v) for n, v in samples.items()}
+    out: dict[str, Any] = {"limit": limit, "depths": depths, "published_posts": data.published, "samples": s}
+    first, last = depths[0], depths[-1]
+    for kind in ("keyset handler", "OFFSET query", "naive handler"):
+        out[f"ratio {kind}"] = ratio(s[f"{kind} p{last}"], s[f"{kind} p{first}"])
+    out["deepest_page"] = last
+    return out
+
+
+def has_more(data: Data, rounds: int, limit: int = 50) -> dict[str, Any]:
+    import posts_queries
+
+    from shared.db import get_database
+
+    conn = get_database().connection()
+    sql = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)
+    nulls = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+
+    def exact() -> None:
+        conn.run(sql, limit=limit - 1, **nulls)
+        conn.run(EXACT_COUNT)
+
+    cands: dict[str, Fn] = {
+        "without (LIMIT n)": lambda: conn.run(sql, limit=limit - 1, **nulls),
+        "with has-more (LIMIT n+1)": lambda: conn.run(sql, limit=limit, **nulls),
+        "with exact COUNT(*)": exact,
+    }
+    s = {n: summarize(v) for n, v in interleave(cands, rounds).items()}
+    return {
+        "limit": limit,
+        **s,
+        "ratio": ratio(s["with has-more (LIMIT n+1)"], s["without (LIMIT n)"]),
+        "ratio_exact_count": ratio(s["with exact COUNT(*)"], s["without (LIMIT n)"]),
+    }
+
+
+# -- 6. throughput ----------------------------------------------------------------------
+def throughput(owner: Any, data: Data, db_name: str, ns: list[int], seconds: float) -> dict[str, Any]:
+    from bench.peer import naive
+    from shared.db import reset_databases
+
+    h = handlers()
+    ev = events_for(data)
+    events = [ev["post_get"](i) for i in range(len(data.posts))]
+    out: dict[str, Any] = {}
+    # Only the simulated containers hold connections while this runs.
+    reset_databases()
+    naive.close()
+    for n in ns:
+        latencies: list[list[float]] = [[] for _ in range(n)]
+        errors: list[str] = []
+        ready = threading.Barrier(n + 1)
+        go = threading.Event()
+        stop = threading.Event()
+
+        def worker(
+            i: int,
+            lat: list[float],
+            ready: threading.Barrier = ready,
+            go: threading.Event = go,
+            stop: threading.Event = stop,
+            errors: list[str] = errors,
+        ) -> None:
+            rng = random.Random(i)
+            try:
+                call(h["posts"], events[0])  # the container's connection
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+            ready.wait()
+            go.wait()
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    call(h["posts"], rng.choice(events))
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+                    return
+                lat.append((time.perf_counter() - t) * 1000)
+
+        with quiet_stdout(), per_thread_connections():
+            threads = [threading.Thread(target=worker, args=(i, latencies[i])) for i in range(n)]
+            for t in threads:
+                t.start()
+            ready.wait()
+            started = time.perf_counter()
+            go.set()
+            time.sleep(seconds / 2)
+            connections = owner.run(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = :d AND usename = 'blog_app'", d=db_name
+            )[0][0]
+            time.sleep(seconds / 2)
+            stop.set()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - started
+        flat = [x for lat in latencies for x in lat]
+        out[str(n)] = {
+            "requests": len(flat),
+            "rps": round(len(flat) / elapsed, 1),
+            "p50_ms": round(percentile(flat, 0.5), 3),
+            "p99_ms": round(percentile(flat, 0.99), 3),
+            "max_ms": round(max(flat), 3) if flat else None,
+            "db_connections": connections,
+            "connections_equal_n": connections == n,
+            "errors": errors[:3],
+        }
+    return {"route": "GET /posts/{post_id}", "seconds": seconds, "by_n": out}
+
+
+# -- latency against data size ------------------------------------------------------------
+def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) -> dict[str, Any]:
+    from shared.db import get_database
+
+    h = handlers()
+    ev = events_for(data)
+    conn = get_database().connection()
+    cursor = cursor_for_page(owner, depth, limit)
+    post_events = [ev["post_get"](i) for i in range(len(data.posts))]
+    state = {"i": 0}
+
+    def by_id() -> None:
+        state["i"] += 1
+        call(h["posts"], post_events[state["i"] % len(post_events)])
+
+    cands: dict[str, Fn] = {
+        "GET /posts/{post_id}": by_id,
+        "GET /posts page 1": lambda: call(h["posts"], ev["post_list"](limit)),
+        f"GET /posts page {depth} (keyset)": lambda: call(h["posts"], ev["post_list"](limit, cursor)),
+        f"OFFSET query page {depth}": lambda: conn.run(OFFSET_PAGE, limit=limit, offset=(depth - 1) * limit),
+    }
+    return {n: summarize(v) for n, v in interleave(cands, rounds).items()}

@@ -1,0 +1,429 @@
+"""BENCHMARKS.md and its plots, generated from bench/results/*.json.
+
+`python -m bench.report` regenerates them from the stored results. The page
+shows the full run (`make bench`) when there is one, else the quick run, and a
+summary of the other run below it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PAGE = ROOT / "BENCHMARKS.md"
+
+Row = list[str]
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _stat(s: dict[str, float]) -> Row:
+    return [_ms(s["median"]), _ms(s["p95"]), f"{_ms(s['min'])}-{_ms(s['max'])}"]
+
+
+def _ok(passed: bool | None) -> str:
+    return "-" if passed is None else ("**pass**" if passed else "**FAIL**")
+
+
+def _table(head: Row, rows: list[Row]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+class Goal:
+    def __init__(self, measure: str, what: str, value: float | None, limit: float, note: str = ""):
+        self.measure, self.what, self.value, self.limit, self.note = measure, what, value, limit, note
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.value is None else self.value <= self.limit
+
+
+def goals(r: dict[str, Any]) -> list[Goal]:
+    m = r["measures"]
+    out: list[Goal] = []
+    for route, v in (m.get("warm_latency") or {}).items():
+        out.append(Goal("1 warm latency (loopback)", f"{route} handler / raw driver", v["ratio_vs_raw"], 1.3))
+    for route, v in (m.get("warm_latency_rtt") or {}).items():
+        if isinstance(v, dict):
+            what = f"{route} handler / raw driver, +{m['warm_latency_rtt']['added_delay_ms']:g} ms per round trip"
+            out.append(Goal("1 warm latency (network)", what, v["ratio_vs_raw"], 1.3))
+    cold = (m.get("cold_start") or {}).get("ratios", {})
+    for name, v in cold.items():
+        if name.startswith("peer"):
+            continue
+        out.append(Goal("2 cold start", f"{name} / bare interpreter", v["vs_bare"], 25))
+        if "vs_peer" in v:
+            out.append(Goal("2 cold start", f"{name} / FastAPI + Mangum peer", v["vs_peer"], 0.7))
+        out.append(Goal("2 cold start", f"{name}: first / second request", v["first_over_second"], 5))
+    for route, v in ((m.get("round_trips") or {}).get("routes") or {}).items():
+        if v.get("goal"):
+            out.append(Goal("3 round trips", route, v["round_trips"], 1))
+    p = m.get("pagination")
+    if p:
+        out.append(Goal("4 pagination", f"keyset page {p['deepest_page']} / page 1", p["ratio keyset handler"], 1.2))
+    h = m.get("has_more")
+    if h:
+        out.append(Goal("4 has-more", "list with has-more / without", h["ratio"], 1.1))
+    t = m.get("tls_connect")
+    if t and "ratio_vs_psycopg" in t:
+        out.append(Goal("5 TLS connect", "layer / psycopg", t["ratio_vs_psycopg"], 1.2))
+    tp = (m.get("throughput") or {}).get("by_n") or {}
+    for n, v in tp.items():
+        out.append(Goal("6 throughput", f"N={n}: database connections / N", v["db_connections"] / int(n), 1))
+    return out
+
+
+# -- sections --------------------------------------------------------------------------
+def sec_warm(m: dict[str, Any]) -> str:
+    parts = []
+    for key, title in (("warm_latency", "on loopback"), ("warm_latency_rtt", "with a network hop")):
+        w = m.get(key)
+        if not w:
+            continue
+        rows = []
+        for route, v in w.items():
+            if not isinstance(v, dict):
+                continue
+            for cand in ("handler", "peer", "raw"):
+                ratio = {"handler": v["ratio_vs_raw"], "peer": v["peer_ratio_vs_raw"], "raw": 1.0}[cand]
+                goal = "≤ 1.3" if cand == "handler" else ""
+                ok = _ok(v["ratio_vs_raw"] <= 1.3) if cand == "handler" else ""
+                rows.append([route, cand, *_stat(v[cand]), f"{ratio:.2f}", goal, ok])
+        extra = ""
+        if key == "warm_latency_rtt":
+            extra = (
+                f"Every round trip is delayed by {w['added_delay_ms']:g} ms through `bench/relay.py`: "
+                "a Lambda function reaches RDS Proxy and the database over the network, so the raw driver's "
+                "time there is what a warm request cannot avoid.\n\n"
+            )
+        parts.append(
+            f"### Warm latency {title}\n\n{extra}"
+            + _table(["route", "candidate", "median ms", "p95 ms", "min-max ms", "ratio vs raw", "goal", ""], rows)
+        )
+    return "\n\n".join(parts)
+
+
+def sec_cold(m: dict[str, Any]) -> str:
+    c = m.get("cold_start")
+    if not c:
+        return ""
+    rows = []
+    for name, s in c["samples"].items():
+        r = c["ratios"].get(name, {})
+        rows.append(
+            [
+                name,
+                *_stat(s["cold_ms"]),
+                _ms(s.get("init_ms", {}).get("median")),
+                _ms(s.get("first_ms", {}).get("median")),
+                _ms(s.get("second_ms", {}).get("median")),
+                f"{r['vs_bare']:.1f}x" if "vs_bare" in r else "1x",
+                f"{r['vs_peer']:.2f}" if "vs_peer" in r else "",
+                f"{r['first_over_second']:.1f}" if "first_over_second" in r else "",
+            ]
+        )
+    return _table(
+        [
+            "container",
+            "cold median ms",
+            "p95 ms",
+            "min-max ms",
+            "init ms",
+            "1st request ms",
+            "2nd request ms",
+            "vs bare (≤ 25x)",
+            "vs peer (≤ 0.7)",
+            "1st / 2nd (≤ 5)",
+        ],
+        rows,
+    )
+
+
+def sec_round_trips(m: dict[str, Any]) -> str:
+    rt = m.get("round_trips")
+    if not rt:
+        return ""
+    rows = [
+        [
+            route,
+            f"{v['round_trips']:g}",
+            f"{v['round_trips_from_latency']:.2f}",
+            _ms(v["ms_without_delay"]),
+            _ms(v["ms_with_delay"]),
+            "1" if v["goal"] else "(baseline)",
+            _ok(v["pass"]),
+        ]
+        for route, v in rt["routes"].items()
+    ]
+    return (
+        f"Counted on the wire by `bench/relay.py` (client turns), and again from the latency a "
+        f"{rt['delay_ms']:g} ms delay per client write adds ((with - without) / delay).\n\n"
+        + _table(["route", "round trips", "from latency", "ms direct", f"ms +{rt['delay_ms']:g} ms", "goal", ""], rows)
+    )
+
+
+def sec_pagination(m: dict[str, Any], plot: str | None) -> str:
+    p = m.get("pagination")
+    if not p:
+        return ""
+    rows = []
+    for d in p["depths"]:
+        for kind in ("keyset handler", "OFFSET query", "naive handler"):
+            rows.append([str(d), kind, *_stat(p["samples"][f"{kind} p{d}"])])
+    first, last = p["depths"][0], p["depths"][-1]
+    ratios = _table(
+        ["variant", f"page {last} / page {first}", "goal", ""],
+        [
+            ["keyset, our handler", f"{p['ratio keyset handler']:.2f}", "≤ 1.2", _ok(p["ratio keyset handler"] <= 1.2)],
+            ["OFFSET, the same page query alone", f"{p['ratio OFFSET query']:.2f}", "(contrast)", ""],
+            ["seed 000 style handler (OFFSET + COUNT(*))", f"{p['ratio naive handler']:.2f}", "(contrast)", ""],
+        ],
+    )
+    out = (
+        f"{p['published_posts']:,} published posts, {p['limit']} per page (the API's default). "
+        "A keyset page is requested with the cursor of the page before it.\n\n"
+        + _table(["page", "variant", "median ms", "p95 ms", "min-max ms"], rows)
+        + "\n\n"
+        + ratios
+    )
+    if plot:
+        out += f"\n\n![latency against page depth]({plot})"
+    h = m.get("has_more")
+    if h:
+        rows = [[k, *_stat(h[k])] for k in ("without (LIMIT n)", "with has-more (LIMIT n+1)", "with exact COUNT(*)")]
+        out += (
+            f"\n\n### Has-more without COUNT(*)\n\nThe list statement (first page, {h['limit']} items) "
+            "on the raw driver: n rows, n + 1 rows (how the API knows there is a next page), and n rows plus "
+            "the exact COUNT(*) a total would need.\n\n"
+            + _table(["variant", "median ms", "p95 ms", "min-max ms"], rows)
+            + "\n\n"
+            + _table(
+                ["ratio", "value", "goal", ""],
+                [
+                    ["has-more / without", f"{h['ratio']:.3f}", "≤ 1.1", _ok(h["ratio"] <= 1.1)],
+                    ["exact COUNT(*) / without", f"{h['ratio_exact_count']:.2f}", "(contrast)", ""],
+                ],
+            )
+        )
+    return out
+
+
+def sec_tls(m: dict[str, Any]) -> str:
+    t = m.get("tls_connect")
+    if not t:
+        return ""
+    names = {
+        "layer": "the layer (SSLContext once per container, TCP_NODELAY)",
+        "pg8000_default": "pg8000 as it comes (context per connect, Nagle on)",
+        "psycopg": "psycopg 3 (libpq), sslmode=verify-full",
+    }
+    rows = []
+    for key, label in names.items():
+        if key in t:
+            ratio = t["layer"]["median"] / t[key]["median"]
+            rows.append([label, *_stat(t[key]), f"{ratio:.2f}"])
+    ok = _ok(t["ratio_vs_psycopg"] <= 1.2) if "ratio_vs_psycopg" in t else "-"
+    return (
+        "A verified TLS connection (self-signed CA, host name checked) and `SELECT 1`, interleaved.\n\n"
+        + _table(["client", "median ms", "p95 ms", "min-max ms", "layer / this"], rows)
+        + f"\n\nGoal: layer / psycopg ≤ 1.2: {ok}."
+    )
+
+
+def sec_throughput(m: dict[str, Any]) -> str:
+    tp = m.get("throughput")
+    if not tp:
+        return ""
+    rows = [
+        [
+            n,
+            f"{v['requests']}",
+            f"{v['rps']:.0f}",
+            _ms(v["p50_ms"]),
+            _ms(v["p99_ms"]),
+            _ms(v["max_ms"]),
+            str(v["db_connections"]),
+            _ok(v["connections_equal_n"]),
+        ]
+        for n, v in tp["by_n"].items()
+    ]
+    return (
+        f"N threads, each a simulated container with its own connection, call the posts handler "
+        f"(`{tp['route']}`, random ids) in process for {tp['seconds']:g} s; the database's connections of the "
+        "application role are counted half-way through. One Python process on 2 cores: the GIL caps "
+        "requests per second, so the column to read is that the connection count stays at N and p99 grows "
+        "with queueing only.\n\n"
+        + _table(["N", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "DB connections", "= N"], rows)
+    )
+
+
+def sec_imports(m: dict[str, Any]) -> str:
+    im = m.get("imports")
+    if not im:
+        return ""
+    rows = [
+        [name, f"{v['total_ms']:.0f}", "yes" if v["boto3_imported"] else "no"] for name, v in im["functions"].items()
+    ]
+    out = f"Layer size: {im['layer']['bytes'] / 1e6:.1f} MB ({im['layer']['source']}).\n\n" + _table(
+        ["function", "import ms (-X importtime)", "boto3 imported"], rows
+    )
+    for name, v in im["functions"].items():
+        top = v.get("top_self") or v["top10"]
+        items = ", ".join(f"`{t['module']}` {t.get('self_ms', t.get('cumulative_ms')):.1f}" for t in top[:10])
+        pk = v.get("by_package")
+        out += f"\n\n**{name}**: top ten modules by own import time (ms): {items}."
+        if pk:
+            out += " By package: " + ", ".join(f"`{k}` {ms:.0f}" for k, ms in list(pk.items())[:8]) + "."
+    return out
+
+
+def sec_size(m: dict[str, Any], plot: str | None) -> str:
+    ds = m.get("data_size")
+    if not ds:
+        return ""
+    sizes = sorted(ds["sizes"], key=int)
+    names = list(ds["sizes"][sizes[0]])
+    rows = [[f"{int(n):,}", *[_ms(ds["sizes"][n][k]["median"]) for k in names]] for n in sizes]
+    out = "Median ms of each read on data sets of growing size (same cluster, interleaved per size).\n\n" + _table(
+        ["posts", *names], rows
+    )
+    if plot:
+        out += f"\n\n![latency against data size]({plot})"
+    return out
+
+
+# -- plots ---------------------------------------------------------------------------------
+def plots(r: dict[str, Any]) -> dict[str, str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # plots need bench/requirements.txt
+        return {}
+    out: dict[str, str] = {}
+    m = r["measures"]
+    run = r["run"]
+    p = m.get("pagination")
+    if p:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for kind in ("keyset handler", "OFFSET query", "naive handler"):
+            ax.plot(p["depths"], [p["samples"][f"{kind} p{d}"]["median"] for d in p["depths"]], marker="o", label=kind)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"page number ({p['limit']} posts per page)")
+        ax.set_ylabel("median latency, ms")
+        ax.set_title(f"Latency against page depth, {p['published_posts']:,} published posts")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        name = f"{run}_page_depth.png"
+        fig.tight_layout()
+        fig.savefig(RESULTS / name, dpi=110)
+        plt.close(fig)
+        out["depth"] = f"bench/results/{name}"
+    ds = m.get("data_size")
+    if ds:
+        sizes = sorted(ds["sizes"], key=int)
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for k in ds["sizes"][sizes[0]]:
+            ax.plot([int(n) for n in sizes], [ds["sizes"][n][k]["median"] for n in sizes], marker="o", label=k)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("posts in the database")
+        ax.set_ylabel("median latency, ms")
+        ax.set_title("Latency against data size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        name = f"{run}_data_size.png"
+        fig.tight_layout()
+        fig.savefig(RESULTS / name, dpi=110)
+        plt.close(fig)
+        out["size"] = f"bench/results/{name}"
+    return out
+
+
+# -- the page --------------------------------------------------------------------------------
+NOTES_FILE = ROOT / "bench" / "notes.md"
+
+
+def summary(r: dict[str, Any]) -> str:
+    rows = [
+        [g.measure, g.what, "-" if g.value is None else f"{g.value:.3g}", f"≤ {g.limit:g}", _ok(g.passed)]
+        for g in goals(r)
+    ]
+    return _table(["measure", "ratio", "value", "goal", ""], rows)
+
+
+def render(main: dict[str, Any], other: dict[str, Any] | None) -> str:
+    m = main["measures"]
+    pics = plots(main)
+    mach = main["machine"]
+    sections: list[tuple[str, Callable[[], str]]] = [
+        ("1. Warm handler latency vs the raw driver", lambda: sec_warm(m)),
+        ("2. Cold start", lambda: sec_cold(m)),
+        ("3. Database round trips per request", lambda: sec_round_trips(m)),
+        ("4. Keyset pagination at depth, and has-more", lambda: sec_pagination(m, pics.get("depth"))),
+        ("5. TLS connect", lambda: sec_tls(m)),
+        ("6. Throughput: N simulated containers", lambda: sec_throughput(m)),
+        ("7. Layer size and import time per module", lambda: sec_imports(m)),
+        ("Latency against data size", lambda: sec_size(m, pics.get("size"))),
+    ]
+    out = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/report.py` from `bench/results/" + main["run"] + ".json`; do not edit by hand.",
+        "",
+        f"Produced by `{main['command']}` on {main['started']} ({main['posts']:,} posts), "
+        f"{mach['cpus']} CPUs, Python {mach['python']}, load average at start {mach['loadavg_at_start']}; "
+        f"the run took {main.get('seconds', 0):.0f} s. The machine is shared and noisy: absolute times drift, "
+        "so every goal is a ratio of medians measured side by side, interleaved (A, B, A, B), in this one run.",
+        "",
+        "## Goals",
+        "",
+        summary(main),
+    ]
+    if NOTES_FILE.exists():
+        out += ["", NOTES_FILE.read_text().strip()]
+    if main.get("errors"):
+        out += ["", "## Measures that failed to run", ""]
+        out += [f"- {name}: `{tb.strip().splitlines()[-1]}`" for name, tb in main["errors"].items()]
+    for title, fn in sections:
+        body = fn()
+        if body:
+            out += ["", f"## {title}", "", body]
+    if other:
+        out += [
+            "",
+            f"## The {other['run']} run",
+            "",
+            f"`{other['command']}` on {other['started']} ({other['posts']:,} posts) took "
+            f"{other.get('seconds', 0):.0f} s. Its ratios:",
+            "",
+            summary(other),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def load(run: str) -> dict[str, Any] | None:
+    f = RESULTS / f"{run}.json"
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def write() -> None:
+    full, quick = load("full"), load("quick")
+    main = full or quick
+    if main is None:
+        return
+    PAGE.write_text(render(main, quick if full else None))
+
+
+if __name__ == "__main__":
+    write()
