@@ -248,13 +248,16 @@ def captured_logs() -> Iterator[LogCapture]:
     if formatter is not None:
         handler.setFormatter(formatter)
     logger._logger.addHandler(handler)
+    # Other libraries' records (botocore, the moto server...) through the root logger, once.
+    others = _LineHandler()
+    others.addFilter(lambda record: record.name != logger._logger.name)
     root = logging.getLogger()
-    root.addHandler(handler)
+    root.addHandler(others)
     try:
         yield LOGS
     finally:
         logger._logger.removeHandler(handler)
-        root.removeHandler(handler)
+        root.removeHandler(others)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -295,7 +298,7 @@ SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
          || ' ' || is_nullable || ' ' || coalesce(column_default, '')
     FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
   UNION ALL
-  SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind
+  SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%'
   UNION ALL
@@ -306,7 +309,7 @@ SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
   UNION ALL
   SELECT 'trg ' || tgrelid::regclass::text || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
   UNION ALL
-  SELECT 'role ' || rolname || ' ' || rolsuper || rolcreaterole || rolcreatedb FROM pg_roles
+  SELECT 'role ' || rolname || ' ' || rolsuper::text || rolcreaterole::text || rolcreatedb::text FROM pg_roles
   UNION ALL
   SELECT 'acl ' || c.relname || ' ' || coalesce(c.relacl::text, '')
     FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
