@@ -285,6 +285,7 @@ class WorkerPool:
         self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._retiring: list[threading.Thread] = []
 
     def _layer_paths(self, fn: Function) -> list[Path]:
         paths: list[Path] = []
@@ -328,7 +329,7 @@ class WorkerPool:
                 current = self._spawn(fn)
                 self._workers[fn.name] = current
         if retired is not None:
-            threading.Thread(target=retired.stop, daemon=True).start()
+            self._retire(retired)
         return current
 
     def warm(self, names: list[str]) -> None:
@@ -367,17 +368,26 @@ class WorkerPool:
             retired = list(self._workers.values())
             self._workers.clear()
         for worker in retired:
-            threading.Thread(target=worker.stop, daemon=True).start()
+            self._retire(worker)
 
     def pids(self) -> list[int]:
         with self._lock:
             return [w.pid for w in self._workers.values() if w.pid is not None]
+
+    def _retire(self, worker: Worker) -> None:
+        """Stop a replaced worker in the background; stop() waits for it, so none outlives the pool."""
+        thread = threading.Thread(target=worker.stop, daemon=True)
+        self._retiring.append(thread)
+        thread.start()
 
     def stop(self) -> None:
         with self._lock:
             self._closed = True
             workers = list(self._workers.values())
             self._workers.clear()
+            retiring, self._retiring = self._retiring, []
+        for t in retiring:
+            t.join()
         threads = [threading.Thread(target=w.stop, daemon=True) for w in workers]
         for t in threads:
             t.start()
