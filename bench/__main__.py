@@ -43,7 +43,7 @@ def main() -> None:
     plan = {
         "rounds": 40 if quick else 200,
         "page_rounds": 12 if quick else 40,
-        "cold_n": 5 if quick else 20,
+        "cold_n": 8 if quick else 20,
         "tls_n": 10 if quick else 40,
         "throughput_s": 1.5 if quick else 6.0,
         "sizes": [1_000, 3_000] if quick else [10_000, 100_000],
@@ -109,6 +109,7 @@ def main() -> None:
             lambda: measures.pagination(owner, data, plan["depths"], plan["page_rounds"]),
         )
         step("has_more", lambda: measures.has_more(data, r))
+        step("plans", lambda: measures.plans(owner, data, max(d for d in plan["depths"] if d <= data.published // 20)))
         step("cold_start", lambda: cold_start(env, data, plan["cold_n"]))
         step("tls_connect", lambda: tls_measure.measure(b, plan["tls_n"]))
         step("throughput", lambda: measures.throughput(owner, data, b.db.name, [1, 8, 32], plan["throughput_s"]))
@@ -142,6 +143,7 @@ def cold_start(env: dict[str, str], data: measures.Data, n: int) -> dict[str, An
             continue
         ratios[name] = {"vs_bare": round(s["cold_ms"]["median"] / bare, 2)}
         ratios[name]["first_over_second"] = s["first_over_second"]["median"]
+        ratios[name]["first_without_connect_over_second"] = s["first_without_connect_over_second"]["median"]
     for fn, peer in (
         ("UsersFunction GET /users/{user_id}", "peer GET /users/{user_id}"),
         ("PostsFunction GET /posts/{post_id}", "peer GET /posts/{post_id}"),

@@ -16,10 +16,12 @@ def main() -> None:
     module, event_file, result_file = sys.argv[1:4]
     import importlib
     import json
+    import resource
 
     from bench.app_env import LambdaContext, install_secret
 
     install_secret()
+    connect_ms = _time_connects()
     mod = importlib.import_module(module)
     imported = time.time()
     with open(event_file) as f:
@@ -36,11 +38,31 @@ def main() -> None:
         "first_done": first_done,
         "first_ms": first_ms,
         "second_ms": second_ms,
+        "connect_ms": sum(connect_ms),
         "status": [first.get("statusCode"), second.get("statusCode")],
         "modules": len(sys.modules),
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     with open(result_file, "w") as f:
         json.dump(result, f)
+
+
+def _time_connects() -> list[float]:
+    """Time spent opening database connections (TLS + authentication), in ms."""
+    from shared.db import Database
+
+    spent: list[float] = []
+    connect = Database._connect
+
+    def timed(self: Database) -> object:
+        started = time.perf_counter()
+        try:
+            return connect(self)
+        finally:
+            spent.append((time.perf_counter() - started) * 1000)
+
+    Database._connect = timed  # type: ignore[method-assign]
+    return spent
 
 
 if __name__ == "__main__":
