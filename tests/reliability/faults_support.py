@@ -51,6 +51,7 @@ class Answer:
     headers: dict[str, str]
     seconds: float
     crashed: bool = False
+    started: float = 0.0  # time.monotonic() when it was sent
 
     @property
     def error_code(self) -> str | None:
@@ -76,18 +77,19 @@ class Container:
         return self.worker.pid
 
     def call(self, event: dict[str, Any]) -> Answer:
+        at = time.monotonic()
         started = time.perf_counter()
         outcome = self.worker.invoke(event)
         seconds = time.perf_counter() - started
         self.invocations += 1
         if not outcome.ok or not isinstance(outcome.result, dict):
-            return Answer(502, outcome.error, {}, seconds, crashed=outcome.crashed)
+            return Answer(502, outcome.error, {}, seconds, crashed=outcome.crashed, started=at)
         result = outcome.result
         headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
         body: Any = result.get("body")
         if body and headers.get("content-type", "").startswith("application/json"):
             body = json.loads(body)
-        return Answer(int(result["statusCode"]), body, headers, seconds)
+        return Answer(int(result["statusCode"]), body, headers, seconds, started=at)
 
     def rss_kb(self) -> int:
         """Resident memory of the container's process, from /proc."""
@@ -114,12 +116,15 @@ class Fleet:
         overrides: dict[str, str] | None = None,
         sink: Any = LOGS,
     ):
+        # The sessions of this fleet are the ones whose application_name starts with `tag`.
+        self.tag = "fleet-" + uuid.uuid4().hex[:8]
         self.template: Template = load_template(ROOT / "template.yaml")
         pool = WorkerPool(self.template, lambda t, fn: {}, sink=sink, reload=False)
         self.containers: list[Container] = []
         for name in functions:
             fn = self.template.function(name)
             env = function_environment(database, moto_url, self.template, fn)
+            env["POWERTOOLS_SERVICE_NAME"] = f"{self.tag}-{fn.code_uri.name}"
             env.update(overrides or {})
             worker = Worker(fn, env, pool._layer_paths(fn), sink, threading.Lock(), prefix=False)
             worker.start()
@@ -210,6 +215,8 @@ class Ledger:
 
     statuses: Counter[int] = field(default_factory=Counter)
     by_kind: Counter[str] = field(default_factory=Counter)
+    kind_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    timeline: list[tuple[float, float, str, int]] | None = None  # (started, seconds, kind, status) when kept
     failures: list[tuple[str, int, Any]] = field(default_factory=list)
     posts: set[str] = field(default_factory=set)  # acknowledged post ids
     comments: dict[str, str] = field(default_factory=dict)  # acknowledged comment id -> post id
@@ -226,6 +233,9 @@ class Ledger:
             self.requests += 1
             self.statuses[answer.status] += 1
             self.by_kind[kind] += 1
+            self.kind_status[(kind, answer.status)] += 1
+            if self.timeline is not None:
+                self.timeline.append((answer.started, answer.seconds, kind, answer.status))
             self.slowest = max(self.slowest, answer.seconds)
             if answer.status >= 500 and len(self.failures) < 50:
                 self.failures.append((kind, answer.status, answer.body))
@@ -259,8 +269,17 @@ class Client:
     retried and is recorded as unacknowledged (it may or may not have counted).
     """
 
-    def __init__(self, container: Container, world: World, ledger: Ledger, seed: int, write_attempts: int = 4):
+    def __init__(
+        self,
+        container: Container,
+        world: World,
+        ledger: Ledger,
+        seed: int,
+        write_attempts: int = 4,
+        gate: Gate | None = None,
+    ):
         self.c = container
+        self.gate = gate
         self.world = world
         self.ledger = ledger
         self.rng = random.Random(seed)
@@ -325,7 +344,52 @@ class Client:
 
     def run_until(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            if self.gate is not None:
+                self.gate.passage()
             self.step()
+
+
+def warm(containers: list[Container], world: World) -> None:
+    def first(c: Container) -> int:
+        if c.name == POSTS:
+            return c.call(list_posts_event()).status
+        if c.name == COMMENTS:
+            return c.call(list_comments_event(world.posts[0])).status
+        return c.call(get_user_event(world.users[0], world.users[0])).status
+
+    with ThreadPoolExecutor(max_workers=len(containers)) as pool:
+        statuses = list(pool.map(first, containers))
+    assert set(statuses) == {200}, statuses
+
+
+class Gate:
+    """Lets a fault wait until every client is between two requests (no request in flight)."""
+
+    def __init__(self, clients: int):
+        self.clients = clients
+        self.closed = False
+        self.parked = 0
+        self.cond = threading.Condition()
+
+    def passage(self) -> None:
+        with self.cond:
+            if not self.closed:
+                return
+            self.parked += 1
+            self.cond.notify_all()
+            self.cond.wait_for(lambda: not self.closed)
+            self.parked -= 1
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop every client before its next request; True once all of them wait."""
+        with self.cond:
+            self.closed = True
+            return self.cond.wait_for(lambda: self.parked == self.clients, timeout)
+
+    def open(self) -> None:
+        with self.cond:
+            self.closed = False
+            self.cond.notify_all()
 
 
 def run_load(
@@ -334,10 +398,16 @@ def run_load(
     ledger: Ledger,
     seconds: float,
     during: Callable[[threading.Event], None] | None = None,
+    gate: Gate | None = None,
 ) -> None:
-    """Every container's client runs the mix for `seconds` while `during(stop)` injects faults."""
+    """Every container's client runs the mix for `seconds` while `during(stop)` injects faults.
+
+    Each container serves one request first: the cold start (imports, first secret fetch,
+    first login) is over before the clock starts, as in a warm fleet.
+    """
+    warm(containers, world)
     stop = threading.Event()
-    clients = [Client(c, world, ledger, seed=i) for i, c in enumerate(containers)]
+    clients = [Client(c, world, ledger, seed=i, gate=gate) for i, c in enumerate(containers)]
     threads = [threading.Thread(target=cl.run_until, args=(stop,), daemon=True) for cl in clients]
     for t in threads:
         t.start()
@@ -346,6 +416,8 @@ def run_load(
         fault.start()
     time.sleep(seconds)
     stop.set()
+    if gate is not None:
+        gate.open()
     for t in threads:
         t.join(60)
     if fault:
@@ -394,15 +466,15 @@ def clean(findings: dict[str, Any]) -> bool:
 
 
 # -- database faults ------------------------------------------------------------------------
-def app_sessions(conn: Any, dbname: str, role: str = provision.APP) -> list[tuple[int, str]]:
-    """(pid, state) of the role's client sessions in the database."""
+def fleet_sessions(conn: Any, dbname: str, tag: str) -> list[tuple[int, str, str]]:
+    """(pid, state, user) of a fleet's client sessions in the database."""
     rows = conn.run(
-        "SELECT pid, coalesce(state, '') FROM pg_stat_activity"
-        " WHERE datname = :d AND usename = :u AND backend_type = 'client backend'",
+        "SELECT pid, coalesce(state, ''), coalesce(usename::text, '') FROM pg_stat_activity"
+        " WHERE datname = :d AND starts_with(application_name, :t) AND backend_type = 'client backend'",
         d=dbname,
-        u=role,
+        t=tag,
     )
-    return [(int(r[0]), str(r[1])) for r in rows]
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 def terminate(conn: Any, pids: list[int]) -> int:
@@ -415,7 +487,8 @@ def terminate(conn: Any, pids: list[int]) -> int:
 
 # -- a relay that loses replies ---------------------------------------------------------------
 class LossyRelay:
-    """A TCP relay in front of PostgreSQL that can lose a reply after the server acted.
+    """A TCP relay in front of PostgreSQL that can lose a reply after the server acted,
+    or break connections while they log in.
 
     `lose_reply_to(marker)`: the next client packet containing `marker` reaches
     the server; the server's answer is read and thrown away and both sides are
@@ -431,14 +504,28 @@ class LossyRelay:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self._marker: bytes | None = None
+        self._break_logins = 0
         self._lock = threading.Lock()
         self.lost = 0
+        self.broken_logins = 0
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def lose_reply_to(self, marker: bytes) -> None:
         with self._lock:
             self._marker = marker
+
+    def break_next_logins(self, n: int = 1) -> None:
+        """The next `n` connections die during their startup (after the startup message reached the server)."""
+        with self._lock:
+            self._break_logins = n
+
+    def _take_login(self) -> bool:
+        with self._lock:
+            if self._break_logins > 0:
+                self._break_logins -= 1
+                return True
+        return False
 
     def _take_marker(self, data: bytes) -> bool:
         with self._lock:
@@ -464,6 +551,11 @@ class LossyRelay:
 
     def _upstream(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
         try:
+            if self._take_login():
+                server.sendall(client.recv(65536))  # the startup message; then the path dies
+                time.sleep(0.05)
+                self.broken_logins += 1
+                return
             while data := client.recv(65536):
                 if self._take_marker(data):
                     cut.set()  # from now on the server's answers go nowhere
