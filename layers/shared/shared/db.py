@@ -28,6 +28,8 @@ tests/integration/test_db_*.py reproduce them):
   writes too. A failure *during* a statement is retried once only for reads.
 * An authentication failure (SQLSTATE class 28) re-fetches the secret with
   force_fetch and retries once, so a rotation never causes an outage.
+* A login cut off half-way (the new backend terminated, the path dropped) is
+  tried once more: nothing was sent yet. A refused or silent server is not.
 """
 
 from __future__ import annotations
@@ -40,7 +42,14 @@ from typing import Any, TypeVar
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from .errors import AppError, ServiceUnavailable, from_db_error, is_auth_failure, is_connection_failure
+from .errors import (
+    AppError,
+    ServiceUnavailable,
+    from_db_error,
+    is_auth_failure,
+    is_connection_failure,
+    sqlstate,
+)
 from .secrets import Credentials, database_credentials
 from .settings import DatabaseSettings, get_settings
 from .wire import PipelinedConnection, open_socket
@@ -64,6 +73,20 @@ def ssl_context_for(db: DatabaseSettings) -> ssl.SSLContext | None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         _ssl_contexts[key] = ctx
     return ctx
+
+
+def _broken_while_opening(exc: BaseException) -> bool:
+    """A login cut off half-way: the peer closed or reset it, or terminated the new backend.
+
+    Not a timeout (a silent server stays silent: fail fast), not TLS (a certificate
+    does not start verifying on a second try), not a refusal (raised before this).
+    """
+    causes = (exc, exc.__cause__)
+    if any(isinstance(c, (TimeoutError, ssl.SSLError)) for c in causes):
+        return False
+    if isinstance(exc, DatabaseError):
+        return sqlstate(exc) == "57P01"  # admin_shutdown: pg_terminate_backend
+    return isinstance(exc, (InterfaceError, ConnectionError))
 
 
 def _rows(ctx: Any) -> list[Row]:
@@ -150,15 +173,25 @@ class Database:
         self.connects += 1
         return conn
 
+    def _open_again_if_broken(self, force_secret: bool = False) -> PipelinedConnection:
+        try:
+            return self._open(force_secret)
+        except (DatabaseError, InterfaceError, OSError) as exc:
+            if not _broken_while_opening(exc):
+                raise
+            # The new session died while logging in (terminated, a failover, a proxy
+            # dropping it). Nothing was sent, so one more attempt is safe for any work.
+            return self._open(force_secret)
+
     def _connect(self) -> PipelinedConnection:
         try:
             try:
-                return self._open()
+                return self._open_again_if_broken()
             except DatabaseError as exc:
                 if not is_auth_failure(exc):
                     raise
                 # The cached secret may predate a rotation: fetch it fresh, once.
-                return self._open(force_secret=True)
+                return self._open_again_if_broken(force_secret=True)
         except AppError:
             raise
         except (DatabaseError, InterfaceError, OSError, ssl.SSLError) as exc:
