@@ -589,7 +589,9 @@ def archive_post(post_id: str, who: Identity, expected: list[int] | None) -> Non
 
 
 def count_view(post_id: str) -> int:
-    count = get_database().value(COUNT_VIEW, post_id=post_id)
+    # An increment is not safe to resend: after a lost reply it may have counted
+    # already. It runs as a write (never retried), so it counts once or answers 503.
+    count = get_database().write(lambda s: s.value(COUNT_VIEW, post_id=post_id))
     if count is None:
         raise NotFound("post not found")
     return int(count)
