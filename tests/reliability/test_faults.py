@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,15 @@ from tests.reliability.faults_support import (
     view_event,
 )
 
-MIX = [POSTS] * 4 + [COMMENTS] * 2 + [USERS]
-LOAD_SECONDS = 8.0
+MIX = [POSTS] * 3 + [COMMENTS] * 2 + [USERS]
+LOAD_SECONDS = 5.0
+
+
+@pytest.fixture(scope="module")
+def mix_fleet(database, aws):
+    """One warm fleet for the tests that need no special wiring (starting one costs seconds)."""
+    with fleet(database, aws, MIX) as f:
+        yield f
 
 
 @pytest.fixture()
@@ -64,12 +72,12 @@ def only(statuses: Counter, allowed: set[int]) -> bool:
     return set(statuses) <= allowed
 
 
-def test_sessions_terminated_mid_load_reads_recover_writes_land_once(db, aws, owner_conn, admin):
+def test_sessions_terminated_mid_load_reads_recover_writes_land_once(db, owner_conn, admin, mix_fleet):
     # Given 7 containers serving a mixed workload over 20 users and 10 posts
     world = make_world(owner_conn, users=20, posts=10)
     ledger = Ledger()
     faults: Counter[str] = Counter()
-    with fleet(db, aws, MIX) as f:
+    with nullcontext(mix_fleet) as f:
         pids = f.pids()
 
         def killer(stop: threading.Event) -> None:
@@ -223,11 +231,11 @@ def test_postgresql_restarted_under_load_fails_fast_then_recovers_without_new_co
         pids = f.pids()
 
         def restart(stop: threading.Event) -> None:
-            time.sleep(1.5)
+            time.sleep(1.0)
             marks["down"] = time.monotonic()
             cluster.stop("fast")
             marks["stopped"] = time.monotonic()
-            time.sleep(2.5)
+            time.sleep(2.0)
             marks["starting"] = time.monotonic()
             cluster.start()
             marks["up"] = time.monotonic()
@@ -265,7 +273,7 @@ def failed_logins(log: Path, user: str) -> int:
 
 
 def test_password_rotated_under_load_costs_each_container_one_retry_and_no_request(
-    db, aws, owner_conn, admin, pg_server
+    db, aws, owner_conn, admin, pg_server, mix_fleet
 ):
     if pg_server.cluster is None:
         pytest.skip("counting failed logins needs the harness's own cluster's log")
@@ -274,20 +282,20 @@ def test_password_rotated_under_load_costs_each_container_one_retry_and_no_reque
     faults: Counter[str] = Counter()
     client = aws["client"]
     log = pg_server.cluster.logfile
-    with fleet(db, aws, MIX) as f:
+    with nullcontext(mix_fleet) as f:
         failed_before = failed_logins(log, provision.APP)
 
         gate = Gate(len(f.containers))
 
         def rotate(stop: threading.Event) -> None:
-            time.sleep(2.0)
+            time.sleep(1.5)
             # Rotation: the new password becomes current in Secrets Manager and in the database
             new_password = secrets.token_urlsafe(18)
             db.passwords[provision.APP] = new_password
             client.put_secret_value(SecretId=APP_SECRET, SecretString=db.secret(provision.APP))
             set_role_password(owner_conn, provision.APP, new_password)
             faults["rotations"] += 1
-            time.sleep(1.0)  # sessions outlive a password change: the load goes on meanwhile
+            time.sleep(0.5)  # sessions outlive a password change: the load goes on meanwhile
             # Then the sessions drop between two requests (as a proxy's idle timeout or a failover
             # drops them), and every container must log in again with the secret it has cached
             if gate.close():

@@ -13,7 +13,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
+
+import pytest
 
 from tests.reliability.conftest import TALLY
 from tests.reliability.faults_support import (
@@ -54,12 +57,18 @@ def row(conn: Any, sql: str, **params: Any) -> list[Any]:
     return conn.run(sql, **params)[0]
 
 
-def test_likes_views_and_comment_counts_from_many_containers_are_exact(db, aws, owner_conn):
+@pytest.fixture(scope="module")
+def containers(database, aws):
+    with fleet(database, aws, [POSTS] * POSTS_CONTAINERS + [COMMENTS] * COMMENTS_CONTAINERS) as f:
+        yield f
+
+
+def test_likes_views_and_comment_counts_from_many_containers_are_exact(db, owner_conn, containers):
     # Given a published post and 48 registered users
     world = make_world(owner_conn, users=48, posts=1)
     post = world.posts[0]
     users = world.users
-    with fleet(db, aws, [POSTS] * POSTS_CONTAINERS + [COMMENTS] * COMMENTS_CONTAINERS) as f:
+    with nullcontext(containers) as f:
         posts_c, comments_c = f.of(POSTS), f.of(COMMENTS)
         shares = [users[i::POSTS_CONTAINERS] for i in range(POSTS_CONTAINERS)]
         comment_ids: list[list[str]] = [[] for _ in comments_c]
@@ -113,17 +122,18 @@ def test_likes_views_and_comment_counts_from_many_containers_are_exact(db, aws, 
     assert comment_count == row(owner_conn, "SELECT count(*) FROM comments WHERE status = 'active'")[0]
 
 
-def test_edits_with_the_same_etag_from_many_containers_one_wins_the_rest_get_412(db, aws, owner_conn):
+def test_edits_with_the_same_etag_from_many_containers_one_wins_the_rest_get_412(db, owner_conn, containers):
     # Given a post and its author, editing it from 8 devices (containers)
     world = make_world(owner_conn, users=1, posts=0)
     author = world.users[0]
     post = str(make_post(owner_conn, author)["post_id"])
     outcomes: Counter[int] = Counter()
     rounds = 6
-    with fleet(db, aws, [POSTS] * POSTS_CONTAINERS) as f:
+    with nullcontext(containers) as all_containers:
+        f = all_containers.of(POSTS)
         for r in range(rounds):
             # When every device PATCHes with the ETag it just read, all at once
-            etag = f.containers[0].call(get_post_event(author, post)).headers["etag"]
+            etag = f[0].call(get_post_event(author, post)).headers["etag"]
 
             def edit(c: Container, r: int = r, etag: str = etag) -> list[Answer]:
                 event = as_user(
@@ -135,7 +145,7 @@ def test_edits_with_the_same_etag_from_many_containers_one_wins_the_rest_get_412
                 )
                 return [c.call(event)]
 
-            answers = [a for batch in together([(c, edit) for c in f.containers]) for a in batch]
+            answers = [a for batch in together([(c, edit) for c in f]) for a in batch]
             statuses = Counter(a.status for a in answers)
             outcomes.update(statuses)
             # Then exactly one wins, every other gets 412 with the clean error body
