@@ -45,6 +45,11 @@ invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=even
 test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The long run of the reliability suite (docs/RELIABILITY.md); `make test` runs it bounded.
+soak: $(STAMP) ## reliability soak: 5 minutes, 32 simulated containers (SOAK_SECONDS=, SOAK_CONTAINERS=)
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) SOAK_CONTAINERS=$(or $(SOAK_CONTAINERS),32) \
+	  $(PY) -m pytest tests/reliability/test_soak.py -s -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
