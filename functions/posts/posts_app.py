@@ -10,7 +10,6 @@ its claims only.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -33,7 +32,15 @@ from posts_models import (
 )
 
 from shared.errors import Unprocessable
-from shared.http import create_app, json_response, make_handler, require_admin, require_identity, require_uuid
+from shared.http import (
+    IsoDateTime,
+    create_app,
+    json_response,
+    make_handler,
+    require_admin,
+    require_identity,
+    require_uuid,
+)
 
 
 class _RequestState(threading.local):
@@ -142,8 +149,8 @@ def list_posts(
         str | None,
         Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$", description="Search in title and excerpt"),
     ] = None,
-    published_after: Annotated[datetime | None, Query(description="ISO 8601; UTC if no offset")] = None,
-    published_before: Annotated[datetime | None, Query(description="ISO 8601; UTC if no offset")] = None,
+    published_after: Annotated[IsoDateTime | None, Query(description="ISO 8601; UTC if no offset")] = None,
+    published_before: Annotated[IsoDateTime | None, Query(description="ISO 8601; UTC if no offset")] = None,
     sort: Annotated[Literal["published_at", "popular"], Query()] = "published_at",
     fields: Annotated[
         str | None, Query(max_length=300, description="Comma-separated: " + ",".join(queries.LIST_FIELDS))

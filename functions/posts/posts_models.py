@@ -16,19 +16,28 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
 MAX_METADATA_BYTES = 8 * 1024
+MAX_METADATA_DEPTH = 32
 MAX_URL_LENGTH = 2048
 MAX_SLUG_LENGTH = 200
 SLUG_BASE_LENGTH = 80
 SLUG_RE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Content = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
-Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL (and jsonb refuses \u0000): say so here, per field.
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_no_nul)]
+Content = Annotated[str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul)]
+Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_no_nul)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE)]
 EditableStatus = Literal["draft", "published"]
 
@@ -55,15 +64,36 @@ def normalize_tags(value: list[str] | None) -> list[str] | None:
 
 
 def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+    if value is None:
+        return None
+    _check_tree(value)
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES // 1024} KB of JSON")
     return value
+
+
+def _check_tree(value: Any) -> None:
+    """No NUL (jsonb cannot store it) and at most MAX_METADATA_DEPTH levels, checked without
+    recursion: a deeply nested value must be refused, not overflow the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("NUL characters are not allowed (jsonb cannot store them)")
+        elif isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def check_image_url(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) > MAX_URL_LENGTH or any(c.isspace() for c in value):
+    if len(value) > MAX_URL_LENGTH or any(c.isspace() or c == "\x00" for c in value):
         raise ValueError(f"a URL of at most {MAX_URL_LENGTH} characters without spaces")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared.db import Database, get_database
 from shared.errors import AppError, ServiceUnavailable, Unprocessable
-from shared.http import create_app, json_response, make_handler, require_admin
+from shared.http import IsoDateTime, create_app, json_response, make_handler, require_admin
 from shared.observability import MetricUnit, logger, metrics
 from shared.settings import get_settings
 
@@ -181,7 +181,7 @@ def latest_stats():
 @app.get("/stats/history", summary="A metric's history (admin)", tags=["stats"])
 def stats_history(
     metric: Annotated[str, Query(min_length=1, max_length=64)],
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[IsoDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 288,
 ):
     require_admin(app)

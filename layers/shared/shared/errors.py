@@ -113,7 +113,7 @@ def from_db_error(exc: BaseException) -> AppError:
         return Conflict(message or "a record with these values already exists", details, code="conflict")
     if code == "23503":
         return Conflict(message or "a referenced record does not exist", details, code="reference_error")
-    if code in ("23514", "23502", "22001", "22003", "22007", "22008", "22P02", "22023", "22021", "2201X"):
+    if code in ("23514", "23502", "22001", "22003", "22007", "22008", "22P02", "22P05", "22023", "22021", "2201X"):
         return Unprocessable(message or "a value is out of range or malformed", details)
     if code == "57014":
         return ServiceUnavailable("the request took too long; try again", code="timeout")

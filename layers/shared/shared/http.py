@@ -19,6 +19,7 @@ there is no authorizer, so a caller is anonymous even if it sends a token.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import re
@@ -26,15 +27,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .errors import AppError, BadRequest, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, Unauthorized
+from .errors import (
+    AppError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Unauthorized,
+    Unprocessable,
+)
 from .observability import logger, metrics
 from .settings import get_settings
 
@@ -89,6 +99,21 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(exc: AppError) -> Response:
     return json_response(exc.body(), exc.status)
+
+
+# -- query parameter types ------------------------------------------------------------
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _iso_text(value: Any) -> Any:
+    # Pydantic also reads a bare number as Unix time ("0.5" is 1970-01-01T00:00:00.5Z):
+    # the document promises ISO 8601, so a number is refused like any other malformed date.
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.match(value.strip())):
+        raise ValueError("an ISO 8601 date and time is expected, e.g. 2026-11-23T12:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 # -- identity -------------------------------------------------------------------------
@@ -207,8 +232,29 @@ def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return details
 
 
+def json_loads(text: str) -> dict[str, Any]:
+    """json.loads for request bodies, which are JSON objects on every route.
+
+    What json.loads raises besides JSONDecodeError on hostile input (RecursionError for deep
+    nesting, ValueError for an integer of over 4300 digits) becomes a JSONDecodeError too: a 400,
+    never a 500. Anything but an object is a 422 (Powertools would validate the first element
+    of an array as the body and ignore the rest)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number is too large"
+        raise json.JSONDecodeError(reason, "", 0) from None
+    if not isinstance(value, dict):
+        raise Unprocessable(
+            "the request body must be a JSON object", [{"field": "body", "in": "body", "message": "expected an object"}]
+        )
+    return value
+
+
 def create_app() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True, serializer=to_json)
+    app = APIGatewayHttpResolver(enable_validation=True, serializer=to_json, json_body_deserializer=json_loads)
 
     @app.exception_handler(AppError)
     def _app_error(exc: AppError) -> Response:
@@ -223,8 +269,6 @@ def create_app() -> APIGatewayHttpResolver:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(BadRequest("the request body is not valid JSON", code="malformed_json"))
-        from .errors import Unprocessable
-
         return error_response(Unprocessable("the request is invalid", _validation_details(errors)))
 
     @app.not_found
@@ -245,6 +289,30 @@ def _body_too_large(event: dict[str, Any], limit: int) -> bool:
         return False
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
     return size > limit
+
+
+def _body_as_text(event: dict[str, Any]) -> bool:
+    """Decode a base64 body (API Gateway encodes what it takes for binary) once, here: False if
+    it is not UTF-8 text, which no route accepts (Powertools would raise UnicodeDecodeError)."""
+    body = event.get("body")
+    if not body or not event.get("isBase64Encoded"):
+        return True
+    try:
+        text = base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    event["body"], event["isBase64Encoded"] = text, False
+    return True
+
+
+def _json_or_absent(event: dict[str, Any]) -> bool:
+    """Bodies are JSON on every route. Powertools would also parse form and multipart bodies (a
+    multipart type without a boundary raises ValueError: a 500) and fails on other types."""
+    if not event.get("body"):
+        return True
+    headers = event.get("headers") or {}
+    kind = str(headers.get("content-type") or headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return not kind or kind == "application/json" or kind.endswith("+json")
 
 
 def make_handler(
@@ -268,6 +336,16 @@ def make_handler(
         limit = settings.max_body_bytes
         if _body_too_large(event, limit):
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
+        if not _body_as_text(event):
+            return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
+        if not _json_or_absent(event):
+            return _plain_error(
+                BadRequest(
+                    "the request body must be JSON, sent with Content-Type: application/json",
+                    [{"field": "Content-Type", "in": "header", "message": "expected application/json"}],
+                    code="unsupported_media_type",
+                )
+            )
         return app.resolve(event, context)
 
     return handler
