@@ -81,6 +81,13 @@ def _attempts(a: dict[str, Any], b_sub: str) -> list[tuple[str, str, Any, tuple[
         ("DELETE", f"/posts/{published}/like", None, (200,)),
         ("DELETE", f"/comments/{c}/like", None, (200,)),
     ]
+    # The same ids in upper case (UUIDs compare case-insensitively)
+    out += [
+        ("PATCH", f"/users/{u.upper()}", {"first_name": "Owned"}, (403,)),
+        ("PUT", f"/users/{u.upper()}/profile", {"bio": "Owned"}, (403,)),
+        ("PATCH", f"/posts/{published.upper()}", {"title": "Owned"}, (403,)),
+        ("DELETE", f"/comments/{c.upper()}", None, (403,)),
+    ]
     for post in (draft, published, archived):
         for body in ({"title": "Owned"}, {"status": "draft"}, {"status": "published"}, {"content": "Owned"}):
             out.append(("PATCH", f"/posts/{post}", body, (403, 404)))
