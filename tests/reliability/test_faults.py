@@ -175,6 +175,39 @@ def test_a_reply_lost_after_the_commit_never_applies_a_write_twice(db, aws, owne
     TALLY["faults: replies lost after commit"] += sum(lost.values())
 
 
+def test_a_comment_retried_with_its_idempotency_key_after_a_lost_reply_is_made_once(db, aws, owner_conn):
+    """Without a client-chosen comment_id, the Idempotency-Key header makes the create retry-safe."""
+    world = make_world(owner_conn, users=1, posts=1)
+    sub, post = world.users[0], world.posts[0]
+    relay = LossyRelay(db.host, db.port)
+    event = as_user(
+        "comments/create.json",
+        sub,
+        path_params={"post_id": post},
+        body={"content": "Sent once, retried once"},
+        headers={"Idempotency-Key": "comment-" + str(uuid.uuid4())},
+    )
+    try:
+        with fleet(db, aws, [COMMENTS], overrides={"DB_PORT": str(relay.port)}) as f:
+            container = f.containers[0]
+            assert container.call(as_user("comments/list.json", None, path_params={"post_id": post})).status == 200
+            relay.lose_reply_to(b"INSERT INTO comments")
+            first = container.call(event)  # committed, but the answer is lost: 503
+            retry = container.call(event)  # the client sends the very same request again
+            again = container.call(event)
+            too_long = dict(event, headers={**event["headers"], "idempotency-key": "k" * 201})
+            refused = container.call(too_long)
+    finally:
+        relay.close()
+    TALLY["faults: replies lost after commit"] += relay.lost
+    assert relay.lost == 1 and first.status == 503
+    assert (retry.status, again.status) == (200, 200), (retry.body, again.body)
+    assert retry.body["comment_id"] == again.body["comment_id"]
+    assert refused.status == 422 and refused.error_code == "validation_error"
+    assert owner_conn.run("SELECT count(*) FROM comments") == [[1]]
+    assert owner_conn.run("SELECT comment_count FROM posts WHERE post_id = :p", p=post) == [[1]]
+
+
 def test_a_connection_broken_while_logging_in_is_opened_again(db, aws, owner_conn, admin):
     """A new session killed while it logs in (terminated by an operator or a failover, dropped by
     a proxy): nothing was sent yet, so reads and writes alike may open another connection."""
