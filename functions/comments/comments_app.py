@@ -7,6 +7,7 @@ reads one.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 import comments_queries as queries
@@ -14,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, LikeState
 
+from shared.errors import Unprocessable
 from shared.http import (
     ErrorBody,
     create_app,
@@ -74,6 +76,30 @@ def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor
     return json_response(queries.moderation_thread(post_id, limit, cursor))
 
 
+MAX_IDEMPOTENCY_KEY = 200
+# Without a client-chosen comment_id, an Idempotency-Key header names the comment:
+# its id is derived from the author, the post and the key, so a retry finds it (200).
+IDEMPOTENCY_NAMESPACE = uuid.UUID("3d6f2a8e-51c4-5b9f-8e27-c0a4b61d9f35")
+
+
+def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
+    key = app.current_event.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY) or not key.isascii() or not key.isprintable():
+        raise Unprocessable(
+            "the Idempotency-Key header is invalid",
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "message": f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                }
+            ],
+        )
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, sub + "\n" + post_id + "\n" + key))
+
+
 @app.post(
     "/posts/<post_id>/comments",
     summary="Comment on a published post, or reply to a comment",
@@ -92,7 +118,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
         post_id,
         body.content,
         str(body.parent_comment_id) if body.parent_comment_id else None,
-        str(body.comment_id) if body.comment_id else None,
+        str(body.comment_id) if body.comment_id else _comment_id_from_idempotency_key(who.sub, post_id),
     )
     return json_response(comment, status, {"Location": f"/comments/{comment_id}"})
 
