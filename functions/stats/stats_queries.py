@@ -2,8 +2,9 @@
 
 COLLECT gathers every number of a run in one statement: each application table
 is scanned once (FILTER aggregates), the rest comes from the statistics views.
-pg_stat_statements may not be installed, so it has its own statement, run
-only when COLLECT reports it present.
+pg_stat_statements may not be installed (or installed but not preloaded, when
+reading it fails), so it has its own statement, run only when COLLECT reports
+it usable.
 """
 
 COLLECT = """
@@ -90,7 +91,12 @@ json_build_object(
     'top_authors', coalesce(top_authors.rows, '[]'::json),
     'unused_indexes', coalesce(unused.rows, '[]'::json),
     'in_recovery', pg_is_in_recovery(),
-    'pg_stat_statements', to_regclass('pg_stat_statements') IS NOT NULL
+    'pg_stat_statements', to_regclass('pg_stat_statements') IS NOT NULL AND EXISTS (
+        -- created is not enough: reading the view fails unless the library is preloaded
+        SELECT 1 FROM pg_settings
+        WHERE name = 'shared_preload_libraries'
+          AND 'pg_stat_statements' = ANY (string_to_array(replace(setting, ' ', ''), ','))
+    )
 ) AS details
 FROM u, p, c, act, db, dead, top_authors, unused
 """

@@ -8,6 +8,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from posts_app import handler
 from shared.db import get_database
 from tests.conftest import load_event
@@ -37,7 +39,17 @@ def wait_for_lock_waiters(conn, n: int, timeout: float = 1.5) -> None:
         time.sleep(0.01)
 
 
+def free_connection_slots(conn) -> int:
+    return conn.run(
+        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        " - (SELECT count(*) FROM pg_stat_activity)"
+    )[0][0]
+
+
 def test_100_concurrent_likes_by_distinct_users_are_all_counted(db, owner_conn):
+    if free_connection_slots(owner_conn) < 105:
+        # 100 containers hold 100 sessions (RDS Proxy would multiplex them; a plain server cannot).
+        pytest.skip("the server behind DATABASE_URL has fewer than 105 free connection slots")
     # Given a published post and 100 registered users
     author = make_user(owner_conn)
     post = str(make_post(owner_conn, author["user_id"])["post_id"])

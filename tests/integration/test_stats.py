@@ -264,24 +264,35 @@ def test_database_down_fails_loudly_without_zeros(stats_env, capsys, monkeypatch
     assert published == {"StatsRunFailed": 1}
 
 
+def statements_preloaded(conn) -> bool:
+    """pg_stat_statements can be read only when the server preloads it (the throwaway cluster does)."""
+    rows = conn.run("SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'")
+    return bool(rows) and "pg_stat_statements" in rows[0][0].replace(" ", "").split(",")
+
+
 def test_slow_statements_never_become_metric_dimensions(stats_env, known_data, capsys, owner_conn):
     _, _, blobs = run_schedule(capsys)
     for blob in blobs:
         dims = {k for d in blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for k in d}
         assert dims == {"Stage"}
     details = owner_conn.run("SELECT details FROM stats_snapshots")[0][0]
+    if not statements_preloaded(owner_conn):
+        # Created but not preloaded (a DATABASE_URL server): the run skips it instead of failing.
+        assert "slow_statements" not in details
+        return
     assert isinstance(details["slow_statements"], list) and details["slow_statements"]
     assert set(details["slow_statements"][0]) == {"query_id", "calls", "mean_ms", "total_ms"}
 
 
-def test_collect_is_one_statement_and_reads_as_read_only_role(stats_env, known_data):
+def test_collect_is_one_statement_and_reads_as_read_only_role(stats_env, known_data, owner_conn):
     from shared.db import get_database
 
     database = get_database()
     assert database.value("SELECT current_user") == "blog_readonly"
     before = database.round_trips
     stats_app.collect(database)
-    assert database.round_trips - before == 2  # COLLECT + pg_stat_statements
+    # COLLECT, then pg_stat_statements where the server can serve it
+    assert database.round_trips - before == (2 if statements_preloaded(owner_conn) else 1)
 
 
 # -- HTTP routes --------------------------------------------------------------------
