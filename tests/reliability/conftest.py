@@ -260,6 +260,13 @@ def captured_logs() -> Iterator[LogCapture]:
         root.removeHandler(others)
 
 
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """The log search (test_no_secrets_logged.py) runs after every other test of the session."""
+    last = [i for i in items if i.nodeid.startswith("tests/reliability/test_no_secrets_logged.py")]
+    if last:
+        items[:] = [i for i in items if i not in last] + last
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TALLY:
         terminalreporter.write_sep("-", "reliability counts")

@@ -6,7 +6,7 @@ HTTP API (run at POWERTOOLS_LOG_LEVEL=DEBUG) and the handlers called in-process 
 most (a wrong database password, a malformed secret, database errors, refused tokens,
 bad input), then asserts that no role password, secret string or token handed out during
 the suite appears in any line, and that nothing shaped like a JWT or a password field does.
-It runs last among the suite's modules (pytest orders them by name).
+The conftest moves these tests to the end of the session, after every other test.
 """
 
 from __future__ import annotations
