@@ -178,7 +178,16 @@ def latest_stats():
     return json_response(body)
 
 
-@app.get("/stats/history", summary="A metric's history (admin)", tags=["stats"])
+@app.get(
+    "/stats/history",
+    summary="A metric's history (admin)",
+    tags=["stats"],
+    responses={
+        401: {"description": "No verified identity"},
+        403: {"description": "Not an administrator"},
+        422: {"description": "Unknown metric or invalid input"},
+    },
+)
 def stats_history(
     metric: Annotated[str, Query(min_length=1, max_length=64)],
     since: Annotated[IsoDateTime | None, Query()] = None,
