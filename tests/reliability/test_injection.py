@@ -496,3 +496,61 @@ def test_a_timestamp_that_is_a_number_is_422(db: Any, value: str):
         assert "ISO 8601" in json.dumps(reply.body), reply.body
     ok = call(posts_app.handler, http_event("GET", "/posts", query={"published_before": "2026-11-23T12:00:00Z"}))
     assert ok.status == 200
+
+
+def test_forged_cursors(local_api: LocalApiClient, owner: Any, setting: dict[str, Any]):
+    """Cursors are signed with a public digest (they are not credentials): anyone can forge one.
+    Whatever values a forged cursor carries, the answer is a page or 400 invalid_cursor, never a 5xx."""
+    from shared.pagination import encode_cursor
+
+    ids = setting["ids"]
+    lists = [
+        ("users", 2, "/users?limit=5"),
+        ("user_posts", 2, f"/users/{ids['user_id']}/posts?limit=5"),
+        ("posts:published_at", 2, "/posts?limit=5"),
+        ("posts:popular", 2, "/posts?limit=5&sort=popular"),
+        ("comments", 1, f"/posts/{ids['post_id']}/comments?limit=5"),
+        ("comments-moderation", 1, f"/admin/posts/{ids['post_id']}/comments?limit=5"),
+    ]
+    odd_values: list[Any] = [
+        {"t": "9999-12-31T23:59:59.999999+14:00"},
+        {"t": "0001-01-01T00:00:00-14:00"},
+        {"t": "2026-01-01T00:00:00"},
+        {"t": "2026-13-45T99:00:00Z"},
+        {"t": "'; DROP TABLE posts; --"},
+        1e308,
+        -1e308,
+        float("nan"),
+        float("inf"),
+        10**40,
+        "1e999999",
+        "Infinity",
+        "-0",
+        True,
+        None,
+        [],
+        {},
+        {"t": 1},
+        "x'; DROP TABLE posts; --",
+        "00000000-0000-0000-0000-000000000000",
+        ids["post_id"].upper(),
+        ids["comment_id"],
+        "\x00",
+    ]
+    schema_before = schema_hash(owner)
+    probe = Probe(local_api, owner)
+    for kind, arity, path in lists:
+        for first in odd_values:
+            seconds = [ids["post_id"], "x'; DROP TABLE posts; --", None, 10**40] if arity == 2 else [None]
+            for second in seconds:
+                values = [first] if arity == 1 else [first, second]
+                cursor = encode_cursor(kind, values)
+                reply = probe.send(
+                    f"{path} cursor={values!r:.60}", "GET", f"{path}&cursor={cursor}", token=setting["token"]
+                )
+                # 422: a popular-sort score beyond numeric's range ("1e999999") is refused by PostgreSQL
+                if reply.status not in (200, 400, 422):
+                    probe.failures.append((f"{path} {values!r:.60}", f"answered {reply.status}"))
+    assert probe.failures == [], "\n".join(f"{w}: {p}" for w, p in probe.failures)
+    assert schema_hash(owner) == schema_before
+    TALLY["injection: forged cursors"] += probe.requests
