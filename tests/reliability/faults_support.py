@@ -399,8 +399,10 @@ def run_load(
     seconds: float,
     during: Callable[[threading.Event], None] | None = None,
     gate: Gate | None = None,
+    until_fault_done: bool = False,
 ) -> None:
-    """Every container's client runs the mix for `seconds` while `during(stop)` injects faults.
+    """Every container's client runs the mix for `seconds` while `during(stop)` injects faults
+    (or, with `until_fault_done`, until `during` returns, for at most `seconds`).
 
     Each container serves one request first: the cold start (imports, first secret fetch,
     first login) is over before the clock starts, as in a warm fleet.
@@ -414,7 +416,10 @@ def run_load(
     fault = threading.Thread(target=during, args=(stop,), daemon=True) if during else None
     if fault:
         fault.start()
-    time.sleep(seconds)
+    if fault and until_fault_done:
+        fault.join(seconds)
+    else:
+        time.sleep(seconds)
     stop.set()
     if gate is not None:
         gate.open()

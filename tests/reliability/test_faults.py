@@ -272,9 +272,10 @@ def test_postgresql_restarted_under_load_fails_fast_then_recovers_without_new_co
             marks["starting"] = time.monotonic()
             cluster.start()
             marks["up"] = time.monotonic()
+            time.sleep(2.5)  # and the load goes on
 
-        # When PostgreSQL is stopped for 2.5 s in the middle of the load, then started again
-        run_load(f.containers, world, ledger, LOAD_SECONDS, during=restart)
+        # When PostgreSQL is stopped for 2 s in the middle of the load, then started again
+        run_load(f.containers, world, ledger, 60.0, during=restart, until_fault_done=True)
         same_containers = f.pids() == pids and all(c.alive for c in f.containers)
     TALLY["faults: postgresql restarts"] += 1
     assert same_containers, "a container was restarted"
