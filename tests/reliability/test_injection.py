@@ -554,3 +554,48 @@ def test_forged_cursors(local_api: LocalApiClient, owner: Any, setting: dict[str
     assert probe.failures == [], "\n".join(f"{w}: {p}" for w, p in probe.failures)
     assert schema_hash(owner) == schema_before
     TALLY["injection: forged cursors"] += probe.requests
+
+
+HEADER_VALUES = [
+    "'",
+    "' OR '1'='1",
+    "'; DROP TABLE posts; --",
+    "*",
+    'W/"1"',
+    '"99999999999999999999"',
+    '"-1"',
+    '"1", *',
+    '"1"' * 1000,
+    "x" * 8000,
+    "caf\xe9",
+    '""',
+    ",,,,",
+    "%00",
+    " ",
+]
+
+
+def test_nasty_if_match_and_idempotency_keys(local_api: LocalApiClient, owner: Any):
+    """Headers the functions read (If-Match, Idempotency-Key): never a 5xx, rows move only on success."""
+    _, token = local_api.register(prefix="hdr")
+    post = local_api.request("POST", "/posts", token=token, body={"title": "H", "content": "h", "status": "published"})
+    post_id = post.body["post_id"]
+    probe = Probe(local_api, owner)
+    for value in HEADER_VALUES:
+        for method, path, header, body in (
+            ("PATCH", f"/posts/{post_id}", "If-Match", {"title": "changed"}),
+            ("DELETE", f"/posts/{uuid.uuid4()}", "If-Match", None),
+            ("POST", "/posts", "Idempotency-Key", {"title": "idem", "content": "c"}),
+            ("POST", f"/posts/{post_id}/comments", "Idempotency-Key", {"content": "idem"}),
+        ):
+            raw = json.dumps(body).encode() if body else None
+            probe.send(
+                f"{method} {path} {header}={value[:20]!r}",
+                method,
+                path,
+                token=token,
+                raw_body=raw,
+                headers={header: value},
+            )
+    assert probe.failures == [], "\n".join(f"{w}: {p}" for w, p in probe.failures)
+    TALLY["injection: nasty header values"] += probe.requests
