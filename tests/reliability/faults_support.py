@@ -400,6 +400,7 @@ def run_load(
     during: Callable[[threading.Event], None] | None = None,
     gate: Gate | None = None,
     until_fault_done: bool = False,
+    label: str = "faults",
 ) -> None:
     """Every container's client runs the mix for `seconds` while `during(stop)` injects faults
     (or, with `until_fault_done`, until `during` returns, for at most `seconds`).
@@ -427,11 +428,14 @@ def run_load(
         t.join(60)
     if fault:
         fault.join(60)
-    TALLY["fault and load requests"] += ledger.requests
+    TALLY[f"{label}: requests"] += ledger.requests
+    TALLY[f"{label}: answered 503"] += ledger.count(lambda s: s == 503)
+    TALLY[f"{label}: answered other 5xx"] += ledger.count(lambda s: s >= 500 and s != 503)
+    TALLY[f"{label}: acknowledged writes"] += len(ledger.posts) + len(ledger.comments) + len(ledger.likes)
 
 
 # -- the audit --------------------------------------------------------------------------------
-def audit(conn: Any, world: World, ledger: Ledger) -> dict[str, Any]:
+def audit(conn: Any, world: World, ledger: Ledger, label: str = "faults") -> dict[str, Any]:
     """Compare the database with what the clients were told. Returns the findings (empty lists: clean)."""
     known_posts = set(world.posts)
     rows = conn.run("SELECT post_id::text FROM posts")
@@ -463,6 +467,7 @@ def audit(conn: Any, world: World, ledger: Ledger) -> dict[str, Any]:
         for p, n in ledger.views.items()
         if not n <= views.get(p, 0) <= n + ledger.unacknowledged_views[p]
     )
+    TALLY[f"{label}: writes lost, doubled or unacknowledged"] += sum(len(v) for v in findings.values())
     return findings
 
 

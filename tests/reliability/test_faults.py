@@ -173,6 +173,7 @@ def test_a_reply_lost_after_the_commit_never_applies_a_write_twice(db, aws, owne
     )
     assert state == [[1, 1, 1, 2, "Edited once"]]
     TALLY["faults: replies lost after commit"] += sum(lost.values())
+    TALLY["faults: requests"] += sum(c.invocations for c in f.containers)
 
 
 def test_a_comment_retried_with_its_idempotency_key_after_a_lost_reply_is_made_once(db, aws, owner_conn):
@@ -200,6 +201,7 @@ def test_a_comment_retried_with_its_idempotency_key_after_a_lost_reply_is_made_o
     finally:
         relay.close()
     TALLY["faults: replies lost after commit"] += relay.lost
+    TALLY["faults: requests"] += container.invocations
     assert relay.lost == 1 and first.status == 503
     assert (retry.status, again.status) == (200, 200), (retry.body, again.body)
     assert retry.body["comment_id"] == again.body["comment_id"]
@@ -229,6 +231,7 @@ def test_a_connection_broken_while_logging_in_is_opened_again(db, aws, owner_con
     finally:
         relay.close()
     TALLY["faults: logins broken"] += relay.broken_logins
+    TALLY["faults: requests"] += container.invocations
     assert relay.broken_logins == 3
     assert [a.status for a in answers] == [200, 201, 200], [a.body for a in answers]
     assert owner_conn.run("SELECT view_count FROM posts WHERE post_id = :p", p=post) == [[1]]
@@ -298,7 +301,7 @@ def test_postgresql_restarted_under_load_fails_fast_then_recovers_without_new_co
     finally:
         owner.close()
     assert clean(findings), findings
-    TALLY["restart: requests while down"] += len(down)
+    TALLY["faults: requests while the server was down (all 503)"] += len(down)
 
 
 def failed_logins(log: Path, user: str) -> int:
@@ -342,6 +345,7 @@ def test_password_rotated_under_load_costs_each_container_one_retry_and_no_reque
         time.sleep(0.5)
         failed = failed_logins(log, provision.APP) - failed_before
     TALLY["faults: password rotations"] += faults["rotations"]
+    TALLY["faults: failed logins after the rotation"] += failed
     TALLY["faults: sessions terminated"] += faults["sessions terminated"]
     # Then no request failed at all (reads and retry-safe writes alike)
     assert faults["rotations"] == 1 and faults["sessions terminated"] >= len(MIX)

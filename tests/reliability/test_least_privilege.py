@@ -102,7 +102,8 @@ def test_under_load_every_function_session_uses_its_wired_role_and_none_the_owne
                 stats_answers.append(stats.call(load_event("stats/get.json")).status)
                 stats_answers.append(200 if stats.worker.invoke(load_event("stats/schedule.json")).ok else 500)
 
-        run_load([c for c in f.containers if c.name != STATS], world, ledger, 4.0, during=watch)
+        api = [c for c in f.containers if c.name != STATS]
+        run_load(api, world, ledger, 4.0, during=watch, label="least privilege")
     TALLY["least privilege: requests watched"] += ledger.requests + len(stats_answers)
     roles = wired_roles(template)
     expected = {
@@ -114,7 +115,7 @@ def test_under_load_every_function_session_uses_its_wired_role_and_none_the_owne
     for function, users in seen.items():
         assert users <= expected[function], (function, users)
         assert provision.OWNER not in users
-    assert clean(audit(owner_conn, world, ledger))
+    assert clean(audit(owner_conn, world, ledger, "least privilege"))
 
 
 ESCALATIONS = [

@@ -49,7 +49,7 @@ def together(jobs: list[tuple[Container, Callable[[Container], list[Answer]]]]) 
 
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         results = list(pool.map(run, jobs))
-    TALLY["lost-update requests"] += sum(len(r) for r in results)
+    TALLY["lost updates: requests"] += sum(len(r) for r in results)
     return results
 
 

@@ -81,7 +81,7 @@ def test_soak_mixed_load_holds_memory_connections_and_every_write(db, aws, owner
                 sessions_max = max(sessions_max, len(fleet_sessions(admin_conn, db.name, f.tag)))
                 samples += 1
 
-        run_load(f.containers, world, ledger, SECONDS, during=sample)
+        run_load(f.containers, world, ledger, SECONDS, during=sample, label="soak")
         elapsed = time.monotonic() - started
         alive = all(c.alive for c in f.containers)
         invocations = [c.invocations for c in f.containers]
@@ -92,7 +92,7 @@ def test_soak_mixed_load_holds_memory_connections_and_every_write(db, aws, owner
         warm = [kb for t, kb in points if SECONDS * 0.2 <= t < SECONDS * 0.4] or [points[0][1]]
         late = [kb for t, kb in points if t >= SECONDS * 0.8] or [points[-1][1]]
         growth[i] = statistics.median(late) - statistics.median(warm)
-    findings = audit(owner_conn, world, ledger)
+    findings = audit(owner_conn, world, ledger, "soak")
     rps = ledger.requests / elapsed
     TALLY["soak: containers"] += len(functions)
     TALLY["soak: requests"] += ledger.requests

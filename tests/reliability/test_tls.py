@@ -74,7 +74,7 @@ def test_every_session_of_the_functions_is_encrypted_under_load(db, aws, owner_c
                 seen.update(encryption_of(admin, db.name, f.tag))
 
         # When they serve a mixed workload
-        run_load(f.containers, world, ledger, 3.0, during=watch)
+        run_load(f.containers, world, ledger, 3.0, during=watch, label="tls")
         final = encryption_of(admin, db.name, f.tag)
     TALLY["tls: requests over verified TLS"] += ledger.requests
     # Then every session the server saw from them was encrypted with TLS 1.2 or newer
@@ -82,7 +82,7 @@ def test_every_session_of_the_functions_is_encrypted_under_load(db, aws, owner_c
     assert len(final) == 4
     assert seen and all(ssl and version in ("TLSv1.2", "TLSv1.3") for _, ssl, version in seen), seen
     assert {user for user, _, _ in seen} == {"blog_app"}
-    assert clean(audit(owner_conn, world, ledger))
+    assert clean(audit(owner_conn, world, ledger, "tls"))
 
 
 def resolves_to_loopback(name: str) -> bool:
