@@ -10,8 +10,10 @@ was never acknowledged, and every counter equal to the rows behind it.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -302,6 +304,50 @@ def test_postgresql_restarted_under_load_fails_fast_then_recovers_without_new_co
         owner.close()
     assert clean(findings), findings
     TALLY["faults: requests while the server was down (all 503)"] += len(down)
+
+
+def cluster_processes(cluster) -> list[int]:
+    """The postmaster of a cluster and every process it started."""
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_a_frozen_server_is_answered_503_within_the_client_timeout_not_twice_that(own_cluster, aws):
+    """A server that stops answering without closing anything (a frozen host, a black-holed path):
+    a read is not resent after a timeout, because a silent server stays silent."""
+    cluster, database = own_cluster
+    owner = database.connect(provision.OWNER)
+    world = make_world(owner, users=1, posts=1)
+    owner.close()
+    sub, post = world.users[0], world.posts[0]
+    timeout = 1.0
+    env = {"DB_QUERY_TIMEOUT": str(timeout), "DB_CONNECT_TIMEOUT": str(timeout)}
+    frozen: list[int] = []
+    with fleet(database, aws, [POSTS, POSTS], overrides=env) as f:
+        assert {c.call(get_post_event(sub, post)).status for c in f.containers} == {200}
+        try:
+            frozen = cluster_processes(cluster)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            answers = [c.call(e) for c in f.containers for e in (get_post_event(sub, post), view_event(post))]
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        time.sleep(0.2)
+        after = [c.call(get_post_event(sub, post)).status for c in f.containers]
+    TALLY["faults: server frozen"] += 1
+    TALLY["faults: requests"] += len(answers) + len(after) + 2
+    assert [a.status for a in answers] == [503] * 4, [a.body for a in answers]
+    assert max(a.seconds for a in answers) < timeout + 0.6, [round(a.seconds, 2) for a in answers]
+    assert after == [200, 200]
 
 
 def failed_logins(log: Path, user: str) -> int:
