@@ -19,7 +19,8 @@ tests/integration/test_db_*.py reproduce them):
   container: building it costs ~1-25 ms depending on the bundle size.
 * TCP_NODELAY is set on the socket pg8000 is given (pg8000 never sets it).
 * A client socket timeout bounds every read, so a dead peer fails the request
-  with a 503 instead of hanging until the Lambda timeout.
+  with a 503 instead of hanging until the Lambda timeout. A read that timed out
+  is not resent: a silent server stays silent, and a retry would double the wait.
 * No startup parameters and no SET: both pin RDS Proxy sessions. Timeouts are
   role settings (see sql/migrations/0002_create_app_roles.sql).
 * The connection lives at module scope across warm invocations. Before each use
@@ -87,6 +88,10 @@ def _broken_while_opening(exc: BaseException) -> bool:
     if isinstance(exc, DatabaseError):
         return sqlstate(exc) == "57P01"  # admin_shutdown: pg_terminate_backend
     return isinstance(exc, (InterfaceError, ConnectionError))
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or isinstance(exc.__cause__, TimeoutError)
 
 
 def _rows(ctx: Any) -> list[Row]:
@@ -241,7 +246,9 @@ class Database:
                     raise from_db_error(exc) from exc
                 except (InterfaceError, OSError) as exc:
                     self.discard()
-                    if idempotent and attempt == 1:
+                    # A server that stopped answering stays silent: resending would only
+                    # double the wait (and outlast the function's timeout).
+                    if idempotent and attempt == 1 and not _timed_out(exc):
                         continue
                     raise from_db_error(exc) from exc
             raise AssertionError("unreachable")
