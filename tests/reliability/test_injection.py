@@ -498,12 +498,16 @@ def test_a_timestamp_that_is_a_number_is_422(db: Any, value: str):
     assert ok.status == 200
 
 
-def test_forged_cursors(local_api: LocalApiClient, owner: Any, setting: dict[str, Any]):
+def test_forged_cursors(local_api: LocalApiClient, owner: Any):
     """Cursors are signed with a public digest (they are not credentials): anyone can forge one.
     Whatever values a forged cursor carries, the answer is a page or 400 invalid_cursor, never a 5xx."""
     from shared.pagination import encode_cursor
 
-    ids = setting["ids"]
+    # Rows of its own: tests using the `db` fixture empty the tables, module fixtures included.
+    sub, token = local_api.register(groups=["admin"], prefix="cur")
+    post = local_api.request("POST", "/posts", token=token, body={"title": "C", "content": "c", "status": "published"})
+    comment = local_api.request("POST", f"/posts/{post.body['post_id']}/comments", token=token, body={"content": "c"})
+    ids = {"user_id": sub, "post_id": post.body["post_id"], "comment_id": comment.body["comment_id"]}
     lists = [
         ("users", 2, "/users?limit=5"),
         ("user_posts", 2, f"/users/{ids['user_id']}/posts?limit=5"),
@@ -545,9 +549,7 @@ def test_forged_cursors(local_api: LocalApiClient, owner: Any, setting: dict[str
             for second in seconds:
                 values = [first] if arity == 1 else [first, second]
                 cursor = encode_cursor(kind, values)
-                reply = probe.send(
-                    f"{path} cursor={values!r:.60}", "GET", f"{path}&cursor={cursor}", token=setting["token"]
-                )
+                reply = probe.send(f"{path} cursor={values!r:.60}", "GET", f"{path}&cursor={cursor}", token=token)
                 # 422: a popular-sort score beyond numeric's range ("1e999999") is refused by PostgreSQL
                 if reply.status not in (200, 400, 422):
                     probe.failures.append((f"{path} {values!r:.60}", f"answered {reply.status}"))
