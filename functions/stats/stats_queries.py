@@ -1,7 +1,8 @@
 """Named SQL of the statistics function.
 
 COLLECT gathers every number of a run in one statement: each application table
-is scanned once (FILTER aggregates), the rest comes from the statistics views.
+is scanned once (FILTER aggregates; posts grouped by author once, for the totals
+and the top authors), the rest comes from the statistics views.
 pg_stat_statements may not be installed (or installed but not preloaded, when
 reading it fails), so it has its own statement, run only when COLLECT reports
 it usable.
@@ -14,15 +15,28 @@ WITH u AS (
            count(*) FILTER (WHERE is_active AND last_login_at > now() - interval '30 days') AS users_active_30d,
            count(*) FILTER (WHERE is_active AND created_at > now() - interval '7 days')     AS users_new_7d
     FROM users
-), p AS (
-    SELECT count(*) FILTER (WHERE status = 'published')                          AS posts_published,
-           count(*) FILTER (WHERE status = 'draft')                              AS posts_draft,
-           count(*) FILTER (WHERE status = 'archived')                           AS posts_archived,
+), pa AS (
+    -- One scan of posts serves both the totals and the top authors (the seed's
+    -- user_post_stats view would scan posts a second time and join every user).
+    SELECT user_id,
+           count(*)                                                              AS total_posts,
+           count(*) FILTER (WHERE status = 'published')                          AS published_posts,
+           count(*) FILTER (WHERE status = 'draft')                              AS draft_posts,
+           count(*) FILTER (WHERE status = 'archived')                           AS archived_posts,
            count(*) FILTER (WHERE status = 'published' AND published_at > now() - interval '24 hours')
-                                                                                 AS posts_published_24h,
-           coalesce(sum(view_count), 0)                                          AS post_views_total,
-           coalesce(sum(like_count), 0)                                          AS post_likes_total
+                                                                                 AS published_24h,
+           sum(view_count)                                                       AS total_views,
+           sum(like_count)                                                       AS total_likes
     FROM posts
+    GROUP BY user_id
+), p AS (
+    SELECT coalesce(sum(published_posts), 0)                                     AS posts_published,
+           coalesce(sum(draft_posts), 0)                                         AS posts_draft,
+           coalesce(sum(archived_posts), 0)                                      AS posts_archived,
+           coalesce(sum(published_24h), 0)                                       AS posts_published_24h,
+           coalesce(sum(total_views), 0)                                         AS post_views_total,
+           coalesce(sum(total_likes), 0)                                         AS post_likes_total
+    FROM pa
 ), c AS (
     SELECT count(*) FILTER (WHERE status = 'active')                             AS comments_active,
            count(*) FILTER (WHERE status = 'hidden')                             AS comments_hidden,
@@ -49,11 +63,10 @@ WITH u AS (
     FROM pg_stat_user_tables WHERE relname IN ('users', 'posts', 'comments')
 ), top_authors AS (
     SELECT json_agg(t) AS rows FROM (
-        SELECT user_id, username, total_posts, published_posts, total_views, total_likes
-        FROM user_post_stats
-        WHERE total_views IS NOT NULL
-        ORDER BY total_views DESC, user_id
-        LIMIT 5
+        SELECT top.user_id, u.username, top.total_posts, top.published_posts, top.total_views, top.total_likes
+        FROM (SELECT * FROM pa ORDER BY total_views DESC, user_id LIMIT 5) top
+        JOIN users u USING (user_id)  -- five primary-key look-ups
+        ORDER BY top.total_views DESC, top.user_id
     ) t
 ), unused AS (
     SELECT json_agg(i) AS rows, count(*) AS n FROM (
