@@ -55,7 +55,14 @@ class CommentUpdate(BaseModel):
     content: Content
 
 
+# Response models document the API (openapi.json) and are never used to validate at run time: the
+# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
+DOCS_ONLY = ConfigDict(defer_build=True)
+
+
 class AuthorSummary(BaseModel):
+    model_config = DOCS_ONLY
+
     user_id: UUID
     username: str
     first_name: str | None = None
@@ -64,6 +71,8 @@ class AuthorSummary(BaseModel):
 
 
 class Comment(BaseModel):
+    model_config = DOCS_ONLY
+
     comment_id: UUID
     post_id: UUID
     parent_comment_id: UUID | None = None
@@ -77,10 +86,14 @@ class Comment(BaseModel):
 
 
 class CommentPage(BaseModel):
+    model_config = DOCS_ONLY
+
     items: list[Comment] = Field(description="Comments in thread order: each reply right after its parent.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class LikeState(BaseModel):
+    model_config = DOCS_ONLY
+
     liked: bool
     like_count: int

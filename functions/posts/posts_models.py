@@ -151,7 +151,14 @@ class TransferRequest(BaseModel):
 
 
 # -- response shapes (documentation) -------------------------------------------------
+# Response models document the API (openapi.json) and are never used to validate at run time: the
+# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
+DOCS_ONLY = ConfigDict(defer_build=True)
+
+
 class AuthorSummary(BaseModel):
+    model_config = DOCS_ONLY
+
     user_id: UUID
     username: str
     first_name: str | None = None
@@ -160,6 +167,8 @@ class AuthorSummary(BaseModel):
 
 
 class Post(BaseModel):
+    model_config = DOCS_ONLY
+
     post_id: UUID
     user_id: UUID
     title: str
@@ -182,6 +191,8 @@ class Post(BaseModel):
 class PostListItem(BaseModel):
     """A list item: the fields chosen with `fields=` (post_id always)."""
 
+    model_config = DOCS_ONLY
+
     post_id: UUID
     user_id: UUID | None = None
     title: str | None = None
@@ -200,11 +211,15 @@ class PostListItem(BaseModel):
 
 
 class PostList(BaseModel):
+    model_config = DOCS_ONLY
+
     items: list[PostListItem]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class PopularPost(BaseModel):
+    model_config = DOCS_ONLY
+
     post_id: UUID
     title: str
     slug: str | None
@@ -220,15 +235,21 @@ class PopularPost(BaseModel):
 
 
 class PopularList(BaseModel):
+    model_config = DOCS_ONLY
+
     items: list[PopularPost]
 
 
 class LikeState(BaseModel):
+    model_config = DOCS_ONLY
+
     liked: bool
     like_count: int
 
 
 class ViewCount(BaseModel):
+    model_config = DOCS_ONLY
+
     view_count: int
 
 

@@ -196,7 +196,14 @@ class ProfileIn(BaseModel):
 
 
 # -- response shapes (OpenAPI only) ------------------------------------------------
+# Response models document the API (openapi.json) and are never used to validate at run time: the
+# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
+DOCS_ONLY = ConfigDict(defer_build=True)
+
+
 class PostStats(BaseModel):
+    model_config = DOCS_ONLY
+
     total_posts: int
     published_posts: int
     total_views: int
@@ -205,6 +212,8 @@ class PostStats(BaseModel):
 
 
 class ProfileFields(BaseModel):
+    model_config = DOCS_ONLY
+
     bio: str | None
     location: str | None
     website_url: str | None
@@ -232,6 +241,8 @@ class UserProfileView(ProfileFields):
 
 
 class UserPublic(BaseModel):
+    model_config = DOCS_ONLY
+
     user_id: str
     username: str
     first_name: str | None
@@ -270,11 +281,15 @@ class UserListItem(UserPublic):
 
 
 class UserList(BaseModel):
+    model_config = DOCS_ONLY
+
     items: list[UserListItem]
     next_cursor: str | None
 
 
 class UserStatistics(BaseModel):
+    model_config = DOCS_ONLY
+
     total_users: int
     verified_users: int
     active_users: int = Field(description="signed in during the last 30 days")
@@ -282,6 +297,8 @@ class UserStatistics(BaseModel):
 
 
 class AuthorPostSummary(BaseModel):
+    model_config = DOCS_ONLY
+
     post_id: str
     title: str
     slug: str | None
@@ -298,6 +315,8 @@ class AuthorPostSummary(BaseModel):
 
 
 class AuthorPostList(BaseModel):
+    model_config = DOCS_ONLY
+
     items: list[AuthorPostSummary]
     next_cursor: str | None
 
