@@ -47,9 +47,7 @@ def test_every_template_route_is_documented_and_nothing_else(template: Template,
     assert set(operations(committed)) == routed
 
 
-def test_protected_routes_and_only_those_need_the_bearer_token(
-    template: Template, committed: dict[str, Any]
-) -> None:
+def test_protected_routes_and_only_those_need_the_bearer_token(template: Template, committed: dict[str, Any]) -> None:
     ops = operations(committed)
     for route in template.routes:
         op = ops[(route.method, route.path)]
