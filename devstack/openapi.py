@@ -29,6 +29,14 @@ from devstack.template import Function, Template
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENT = REPO / "openapi.json"
 ERROR_SCHEMA = "ErrorBody"
+GATEWAY_SCHEMA = "GatewayMessage"
+_GATEWAY_MESSAGE = {
+    "type": "object",
+    "title": GATEWAY_SCHEMA,
+    "description": "What API Gateway itself answers (refused token, unknown route, throttling).",
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
+}
 
 _DUMP = (
     "import importlib, json, sys\n"
@@ -45,7 +53,7 @@ def _error_schemas() -> dict[str, Any]:
 
     schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
-    return {**defs, ERROR_SCHEMA: schema}
+    return {**defs, ERROR_SCHEMA: schema, GATEWAY_SCHEMA: _GATEWAY_MESSAGE}
 
 
 class OpenApiError(ValueError):
@@ -119,10 +127,10 @@ def merge(
                 if (method, path) not in routed:
                     continue  # only what API Gateway routes to the function
                 found.add((method, path))
+                _layer_responses(operation)
                 if (method, path) in protected:
                     operation["security"] = [{"bearerAuth": []}]
-                    operation.setdefault("responses", {}).setdefault("401", {"description": "No verified identity"})
-                _layer_responses(operation)
+                    _gateway_401(operation)
                 doc["paths"].setdefault(path, {})[method] = operation
         for name, schema in ((part.get("components") or {}).get("schemas") or {}).items():
             if name in documented and schemas[name] != schema:
@@ -149,10 +157,31 @@ def _layer_responses(operation: dict[str, Any]) -> None:
         responses.setdefault("400", {"description": "Malformed JSON"})
         responses.setdefault("413", {"description": "The body is larger than the API accepts"})
     responses.setdefault("503", {"description": "The database is unavailable or too slow: try again"})
+    if "204" in responses:
+        responses["204"].pop("content", None)  # no body
     for status, response in responses.items():
         # Powertools documents its own validation error shape (or none); the layer answers ours.
         if str(status)[0] in "45" and _ref_of(response) != ERROR_SCHEMA:
             response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _gateway_401(operation: dict[str, Any]) -> None:
+    """On a protected route, API Gateway's authorizer answers a bad token itself, in its own shape."""
+    responses = operation["responses"]
+    responses["401"] = {
+        "description": 'No verified identity (a refused token is answered by API Gateway: {"message": "Unauthorized"})',
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"},
+                        {"$ref": f"#/components/schemas/{GATEWAY_SCHEMA}"},
+                    ]
+                }
+            }
+        },
+    }
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -64,7 +64,12 @@ def test_every_error_response_has_the_one_error_body(committed: dict[str, Any]) 
         for status, response in op["responses"].items():
             if status[0] in "45":
                 schema = response["content"]["application/json"]["schema"]
+                if "security" in op and status == "401":  # the gateway's own answer, or ours
+                    assert {"$ref": "#/components/schemas/ErrorBody"} in schema["anyOf"], key
+                    continue
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, status)
+            if status == "204":
+                assert "content" not in response, key
     assert committed["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
 
 
