@@ -213,7 +213,8 @@ def sec_pagination(m: dict[str, Any], plot: str | None) -> str:
     )
     out = (
         f"{p['published_posts']:,} published posts, {p['limit']} per page (the API's default). "
-        "A keyset page is requested with the cursor of the page before it.\n\n"
+        "A keyset page is requested with the cursor of the page before it. The keyset pages are interleaved "
+        "among themselves; the OFFSET contrast in a second interleaved series.\n\n"
         + _table(["page", "variant", "median ms", "p95 ms", "min-max ms"], rows)
         + "\n\n"
         + ratios
