@@ -402,6 +402,44 @@ def plots(r: dict[str, Any]) -> dict[str, str]:
 NOTES_FILE = ROOT / "bench" / "notes.md"
 
 
+def sec_stats_scale() -> str:
+    """The StatsFunction's collection at scale (`python -m bench.stats_scale`), when it has run."""
+    f = RESULTS / "stats_scale.json"
+    if not f.exists():
+        return ""
+    r = json.loads(f.read_text())
+    size = r["size"]
+    runs = r["collect_seconds"]
+    median = r["collect_median_seconds"]
+    load_s = sum(v for v in r["load_seconds"].values())
+    lines = [
+        f"`PYTHONPATH=layers/shared:. .venv/bin/python -m bench.stats_scale` on {r['when']}: "
+        f"{size['users']:,} users, {size['posts']:,} posts, {size['comments']:,} comments generated in SQL "
+        f"(seed {size['seed']}, {load_s:.0f} s to load). The collection is the function's own code "
+        "(`stats_app.collect`) on the read-only role: one statement, each application table scanned once.",
+        "",
+        _table(
+            ["runs (s)", "median (s)", "goal (s)", "", "peak RSS of the process (MB)"],
+            [
+                [
+                    ", ".join(f"{x:.2f}" for x in runs),
+                    f"{median:.2f}",
+                    f"≤ {r['goal_seconds']}",
+                    _ok(median <= r["goal_seconds"]),
+                    f"{r['peak_rss_mb']}",
+                ]
+            ],
+        ),
+        "",
+        "The plan of its slowest (and only large) statement, `EXPLAIN (ANALYZE, BUFFERS)`:",
+        "",
+        "```",
+        r["plan_collect"].strip(),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
 def summary(r: dict[str, Any]) -> str:
     rows = [
         [g.measure, g.what, "-" if g.value is None else f"{g.value:.3g}", f"≤ {g.limit:g}", _ok(g.passed)]
@@ -424,6 +462,7 @@ def render(main: dict[str, Any], other: dict[str, Any] | None) -> str:
         ("7. Layer size and import time per module", lambda: sec_imports(m)),
         ("Latency against data size", lambda: sec_size(m, pics.get("size"))),
         ("Plans of the hot statements", lambda: sec_plans(m)),
+        ("Statistics at scale (StatsFunction)", sec_stats_scale),
     ]
     out = [
         "# Benchmarks",
