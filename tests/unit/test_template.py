@@ -226,6 +226,27 @@ def test_environment_follows_the_settings_contract(name: str, functions: dict[st
         assert key in env, key
 
 
+ROLE_STATEMENT_TIMEOUT = {"blog_app": 5, "blog_readonly": 30}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_client_timeout_sits_between_the_role_timeout_and_the_function_timeout(
+    name: str, functions: dict[str, dict[str, Any]], template: dict[str, Any]
+) -> None:
+    """The server cancels a slow statement first (a clean 503); a frozen server is still answered
+    503 by the client timeout before Lambda kills the request."""
+    fn = functions[name]
+    timeout = fn["Timeout"]
+    query_timeout = float(fn["Environment"]["Variables"]["DB_QUERY_TIMEOUT"])
+    assert query_timeout < timeout, name
+    user = FUNCTIONS[name][4]
+    if isinstance(user, str) and user in ROLE_STATEMENT_TIMEOUT:
+        assert query_timeout > ROLE_STATEMENT_TIMEOUT[user], name
+    roles = (ROOT / "sql" / "migrations" / "0002_create_app_roles.sql").read_text()
+    for role, seconds in ROLE_STATEMENT_TIMEOUT.items():
+        assert f"ALTER ROLE {role} SET statement_timeout = '{seconds}s'" in roles
+
+
 @pytest.mark.parametrize("auth", ["secret", "iam"])
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_environment_parses_with_the_layers_settings(
