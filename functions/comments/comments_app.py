@@ -103,10 +103,14 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
 @app.post(
     "/posts/<post_id>/comments",
     summary="Comment on a published post, or reply to a comment",
+    description=(
+        "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
+        "characters): a retry by the same author returns the existing comment with 200."
+    ),
     tags=TAGS,
     responses={
         201: _json(Comment, "Created; Location names the comment."),
-        200: _json(Comment, "The comment created earlier with the same comment_id (a retry)."),
+        200: _json(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
         **_errors(401, 403, 404, 409, 422),
     },
 )
