@@ -309,7 +309,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is not a number
+            self.close_connection = True
+            self.send_error(400, "malformed Content-Length or chunked body")
+            return
         pairs = [(k, v) for k, v in self.headers.items()]
         try:
             response, function = self.api.handle(self.command, self.path, pairs, body, self.client_address[0])

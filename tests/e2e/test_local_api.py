@@ -15,10 +15,12 @@ import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -238,6 +240,15 @@ def test_wrong_method_is_405_with_allow(dev: DevServer) -> None:
     assert reply.status == 405
     assert reply.body == {"message": "Method Not Allowed"}
     assert set(reply.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+def test_malformed_content_length_is_400_and_the_server_keeps_serving(dev: DevServer) -> None:
+    host, port = urllib.parse.urlsplit(dev.url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /posts HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"400"
+    assert dev.request("GET", "/posts?limit=1").status == 200
 
 
 def test_cors_preflight_is_answered_locally(dev: DevServer) -> None:
