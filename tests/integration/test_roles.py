@@ -39,10 +39,21 @@ def ro_conn(database):
         "CREATE INDEX intruder ON users (email)",
         "DELETE FROM schema_migrations",
         "CREATE ROLE intruder",
+        # session state that would pin RDS Proxy (0007)
+        "CREATE TEMP TABLE intruder (id int)",
     ],
 )
 def test_app_role_cannot_change_schema(app_conn, statement):
     assert sqlstate_of(app_conn, statement) == "42501"
+
+
+def test_only_the_owner_may_create_temporary_tables(ro_conn):
+    check = "SELECT has_database_privilege(:r, current_database(), 'TEMPORARY')"
+    assert [ro_conn.run(check, r=role)[0][0] for role in ("blog_app", "blog_readonly", "blog_owner")] == [
+        False,
+        False,
+        True,
+    ]
 
 
 def test_app_role_can_read_and_write_rows(app_conn):
