@@ -35,6 +35,7 @@ from shared.errors import Unprocessable
 from shared.http import (
     IsoDateTime,
     create_app,
+    idempotency_key,
     json_response,
     make_handler,
     require_admin,
@@ -88,7 +89,6 @@ def thread_safe(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 app = thread_safe(create_app())
 
 TAGS = ["posts"]
-MAX_IDEMPOTENCY_KEY = 200
 
 
 def _ok(model: Any, description: str) -> dict[str, Any]:
@@ -110,24 +110,6 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
 
 def _with_etag(body: str, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return json_response(body, status, {"ETag": etag(version), **(headers or {})})
-
-
-def _idempotency_key() -> str | None:
-    key = app.current_event.headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY) or not key.isascii() or not key.isprintable():
-        raise Unprocessable(
-            "the Idempotency-Key header is invalid",
-            [
-                {
-                    "field": "Idempotency-Key",
-                    "in": "header",
-                    "message": f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
-                }
-            ],
-        )
-    return key
 
 
 def _if_match() -> list[int] | None:
@@ -224,7 +206,7 @@ def count_view(post_id: str):
 )
 def create_post(body: PostCreate):
     who = require_identity(app)
-    created = queries.create_post(who, body, _idempotency_key())
+    created = queries.create_post(who, body, idempotency_key(app))
     return _with_etag(created.body, created.version, created.status, {"Location": f"/posts/{created.post_id}"})
 
 

@@ -180,6 +180,31 @@ def require_admin(app: APIGatewayHttpResolver) -> Identity:
     return who
 
 
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
+    """The request's `Idempotency-Key` header (1-200 printable ASCII characters), if it has one.
+
+    Creates use it to make a retry find the record the first attempt made.
+    """
+    key = app.current_event.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY) or not key.isascii() or not key.isprintable():
+        raise Unprocessable(
+            "the Idempotency-Key header is invalid",
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "message": f"1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+                }
+            ],
+        )
+    return key
+
+
 def require_uuid(value: str, what: str) -> str:
     """Path ids: a malformed id cannot name anything, so it is simply not found."""
     if not UUID_RE.match(value or ""):
