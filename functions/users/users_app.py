@@ -33,7 +33,7 @@ from users_models import (
 )
 
 from shared.db import get_database
-from shared.errors import BadRequest, Forbidden, NotFound, Unprocessable
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.http import (
     UUID_RE,
     ErrorBody,
@@ -105,7 +105,9 @@ def _require_self_or_admin(who: Identity, user_id: str) -> None:
         raise Forbidden("you can only change your own account")
 
 
-def register_user(who: Identity, body: UserCreate) -> str:
+def register_user(who: Identity, body: UserCreate) -> tuple[str, int]:
+    """The new user's record and 201; 200 with the record when this very registration was
+    already made (a retry after a lost reply); 409 for any other conflict."""
     email = who.email or body.email
     if who.email and body.email and body.email.lower() != who.email.lower():
         raise Unprocessable(
@@ -117,18 +119,27 @@ def register_user(who: Identity, body: UserCreate) -> str:
             "an email is required: your token carries none, so send it in the body",
             [{"field": "email", "message": "this field is required"}],
         )
-    row = get_database().write_one(
-        sql.REGISTER_USER,
-        user_id=who.sub,
-        email=email,
-        username=body.username,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        phone_number=body.phone_number,
-        date_of_birth=body.date_of_birth,
-        profile_image_url=body.profile_image_url,
-    )
-    return row["body"]  # type: ignore[index]
+    database = get_database()
+    try:
+        row = database.write_one(
+            sql.REGISTER_USER,
+            user_id=who.sub,
+            email=email,
+            username=body.username,
+            first_name=body.first_name,
+            last_name=body.last_name,
+            phone_number=body.phone_number,
+            date_of_birth=body.date_of_birth,
+            profile_image_url=body.profile_image_url,
+        )
+    except Conflict as exc:
+        if not any(d.get("field") == "user_id" for d in exc.details):
+            raise
+        earlier = database.one(sql.REGISTRATION_RETRY, user_id=who.sub, username=body.username, email=email)
+        if earlier is None:
+            raise
+        return earlier["body"], 200
+    return row["body"], 201  # type: ignore[index]
 
 
 def list_users(verified: bool | None, pattern: str | None, limit: int, cursor: str | None) -> str:
@@ -256,13 +267,21 @@ def _errors(*statuses: int) -> dict[int, Any]:
 @app.post(
     "/users",
     summary="Register the signed-in caller",
-    description="The user id is the token's `sub`, the email its `email` claim (or the body's when it has none).",
+    description=(
+        "The user id is the token's `sub`, the email its `email` claim (or the body's when it has none). "
+        "Retry-safe: the same registration sent again answers 200 with the record; a different one, 409."
+    ),
     tags=TAGS,
-    responses={**_ok(UserRecord, "the new user", 201), **_errors(400, 401, 409, 422)},
+    responses={
+        **_ok(UserRecord, "the new user", 201),
+        **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200),
+        **_errors(400, 401, 409, 422),
+    },
 )
 def post_user(body: UserCreate):
     who = require_identity(app)
-    return json_response(register_user(who, body), 201, {"Location": "/users/" + who.sub})
+    record, status = register_user(who, body)
+    return json_response(record, status, {"Location": "/users/" + who.sub})
 
 
 @app.get(

@@ -65,6 +65,16 @@ RETURNING """
     + " AS body"
 )
 
+# A registration sent again after its reply was lost: the caller's row, when it is the
+# one that request made (same username and email, whatever their case).
+REGISTRATION_RETRY = (
+    "SELECT "
+    + USER_RECORD
+    + """ AS body FROM users u
+WHERE u.user_id = :user_id AND u.is_active
+  AND lower(u.username) = lower(:username) AND lower(u.email) = lower(:email)"""
+)
+
 # Active users, newest first; keyset on (created_at, user_id) DESC
 # (idx_users_active_created), or the trigram index when `q` is given.
 LIST_USERS = (

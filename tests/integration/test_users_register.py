@@ -142,6 +142,16 @@ def test_registering_twice_is_409_with_a_clear_message(users, seeded):
     ]
 
 
+def test_the_same_registration_sent_again_is_200_with_the_record(users, owner_conn):
+    """A retry after a lost reply: the client learns its registration went through; no second row."""
+    sub = new_sub()
+    first = send(users, "create", claims=as_user(sub))
+    again = send(users, "create", claims=as_user(sub))
+    assert (first.status, again.status) == (201, 200)
+    assert again.body == first.body
+    assert owner_conn.run("SELECT count(*) FROM users WHERE user_id = :u", u=sub) == [[1]]
+
+
 def test_registration_is_one_statement(users):
     from tests.support.api import StatementCounter
 

@@ -93,7 +93,7 @@ def test_openapi_document_builds_with_every_route(users):
         ("PUT", "/users/{user_id}/profile"),
         ("GET", "/users/{user_id}/posts"),
     }
-    assert set(doc["paths"]["/users"]["post"]["responses"]) == {"201", "400", "401", "409", "422"}
+    assert set(doc["paths"]["/users"]["post"]["responses"]) == {"200", "201", "400", "401", "409", "422"}
     assert set(doc["paths"]["/users/{user_id}"]["patch"]["responses"]) == {"200", "400", "401", "403", "404", "422"}
     # errors are documented with the one error shape, not Powertools' default
     schema = doc["paths"]["/users/{user_id}"]["get"]["responses"]["422"]["content"]["application/json"]["schema"]
