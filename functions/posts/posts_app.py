@@ -9,12 +9,11 @@ its claims only.
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import posts_queries as queries
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from posts_models import (
     LikeState,
@@ -43,50 +42,7 @@ from shared.http import (
     require_uuid,
 )
 
-
-class _RequestState(threading.local):
-    def __init__(self) -> None:
-        self.event: Any = None
-        self.lambda_context: Any = None
-        self.context: dict[str, Any] = {}
-        self.frames: list[str] = []
-
-
-def thread_safe(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
-    """Keep Powertools' per-request state per thread.
-
-    The resolver stores the current event on its base class
-    (`BaseRouter.current_event`) and the matched route in `app.context`: one
-    request at a time per process. That is all Lambda ever does, but the local
-    stack and the concurrency tests run handlers in threads, where a request
-    would read another one's identity. Reads go to thread-local state instead.
-    """
-    state = _RequestState()
-    base = type(app)
-
-    def resolve(self: Any, event: Any, context: Any) -> Any:
-        state.event = self._to_proxy_event(event)
-        state.lambda_context = context
-        return base.resolve(self, event, context)
-
-    def set_context(self: Any, value: dict[str, Any]) -> None:
-        state.context = value
-
-    app.__class__ = type(
-        "ThreadSafe" + base.__name__,
-        (base,),
-        {
-            "resolve": resolve,
-            "current_event": property(lambda self: state.event),
-            "lambda_context": property(lambda self: state.lambda_context),
-            "context": property(lambda self: state.context, set_context),
-            "processed_stack_frames": property(lambda self: state.frames, lambda self, v: None),
-        },
-    )
-    return app
-
-
-app = thread_safe(create_app())
+app = create_app()
 
 TAGS = ["posts"]
 

@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -278,6 +279,49 @@ def json_loads(text: str) -> dict[str, Any]:
     return value
 
 
+class _RequestState(threading.local):
+    def __init__(self) -> None:
+        self.event: Any = None
+        self.lambda_context: Any = None
+        self.context: dict[str, Any] = {}
+        self.frames: list[str] = []
+
+
+def _thread_safe(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
+    """Keep Powertools' per-request state per thread.
+
+    The resolver stores the current event on its base class
+    (`BaseRouter.current_event`) and the matched route in `app.context`: one
+    request at a time per process. That is all Lambda ever does, but the local
+    stack and the concurrency tests run handlers in threads, where a request
+    would read another one's identity. Reads go to thread-local state instead;
+    in Lambda (one request at a time) nothing changes.
+    """
+    state = _RequestState()
+    base = type(app)
+
+    def resolve(self: Any, event: Any, context: Any) -> Any:
+        state.event = self._to_proxy_event(event)
+        state.lambda_context = context
+        return base.resolve(self, event, context)
+
+    def set_context(self: Any, value: dict[str, Any]) -> None:
+        state.context = value
+
+    app.__class__ = type(
+        "ThreadSafe" + base.__name__,
+        (base,),
+        {
+            "resolve": resolve,
+            "current_event": property(lambda self: state.event),
+            "lambda_context": property(lambda self: state.lambda_context),
+            "context": property(lambda self: state.context, set_context),
+            "processed_stack_frames": property(lambda self: state.frames, lambda self, v: None),
+        },
+    )
+    return app
+
+
 def create_app() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, serializer=to_json, json_body_deserializer=json_loads)
 
@@ -305,7 +349,7 @@ def create_app() -> APIGatewayHttpResolver:
         logger.exception("unhandled error")
         return error_response(AppError("internal error; the request was logged"))
 
-    return app
+    return _thread_safe(app)
 
 
 def _body_too_large(event: dict[str, Any], limit: int) -> bool:
