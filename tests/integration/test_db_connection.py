@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from pg8000.exceptions import DatabaseError, InterfaceError
+from pg8000.exceptions import InterfaceError
 
 from bench.relay import DelayRelay
 from devstack import provision
@@ -18,6 +18,7 @@ from shared.db import Database, get_database, ssl_context_for
 from shared.settings import load_settings
 from shared.wire import PipelinedConnection
 from tests.conftest import APP_SECRET, layer_env
+from tests.support.auth import password_is_checked
 
 
 def test_parameterized_read_is_one_round_trip(db):
@@ -253,16 +254,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def password_is_checked(db) -> bool:
-    try:
-        PipelinedConnection(
-            user=provision.APP, password="definitely-wrong", host=db.host, port=db.port, database=db.name
-        ).close()
-    except DatabaseError:
-        return True
-    return False
 
 
 def count_secret_fetches():

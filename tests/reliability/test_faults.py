@@ -51,6 +51,7 @@ from tests.reliability.faults_support import (
     terminate,
     view_event,
 )
+from tests.support.auth import password_is_checked
 
 MIX = [POSTS] * 3 + [COMMENTS] * 2 + [USERS]
 LOAD_SECONDS = 5.0
@@ -215,6 +216,10 @@ def test_a_comment_retried_with_its_idempotency_key_after_a_lost_reply_is_made_o
 def test_a_connection_broken_while_logging_in_is_opened_again(db, aws, owner_conn, admin):
     """A new session killed while it logs in (terminated by an operator or a failover, dropped by
     a proxy): nothing was sent yet, so reads and writes alike may open another connection."""
+    if not password_is_checked(db):
+        # Under trust auth the server answers the startup message at once: the client is logged in
+        # before the path dies, and the break lands on its first statement instead (another fault).
+        pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
     world = make_world(owner_conn, users=1, posts=1)
     sub, post = world.users[0], world.posts[0]
     relay = LossyRelay(db.host, db.port)

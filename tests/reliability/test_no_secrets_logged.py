@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import REGION
 from tests.reliability.conftest import LOGS, SECRETS_SEEN, TALLY, LocalApiClient
 from tests.support.api import call
+from tests.support.auth import password_is_checked
 from tests.support.events import http_event
 
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
@@ -41,6 +42,8 @@ def _put_secret(aws: dict[str, Any], name: str, value: str) -> None:
 
 @pytest.mark.parametrize("shape", ["wrong password", "malformed secret", "no password key"])
 def test_credential_failures_log_no_secret(db: Any, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, shape: str):
+    if shape == "wrong password" and not password_is_checked(db):
+        pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
     from aws_lambda_powertools.utilities import parameters
 
     import users_app
