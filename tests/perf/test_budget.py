@@ -110,11 +110,25 @@ def _best_of(argv: list[str], env: dict[str, str], runs: int) -> float:
     return best
 
 
+def _import_ratio(name: str) -> float:
+    """Best import time over a bare interpreter's best, the two interleaved (load hits both alike)."""
+    codeuri, module = FUNCTIONS[name]
+    env = function_env(codeuri)
+    probe = f"import sys, {module}; sys.exit(3 if 'boto3' in sys.modules else 0)"
+    bare = imported = float("inf")
+    for _ in range(3):
+        bare = min(bare, _best_of([sys.executable, "-c", "pass"], env, 1))
+        imported = min(imported, _best_of([sys.executable, "-c", probe], env, 1))
+    return round(imported / bare, 1)
+
+
 def test_cold_import_stays_within_budget():
-    bare = _best_of([sys.executable, "-c", "pass"], function_env("functions/posts"), 3)
     ratios = {}
     for name in API_FUNCTIONS:
-        codeuri, module = FUNCTIONS[name]
-        probe = f"import sys, {module}; sys.exit(3 if 'boto3' in sys.modules else 0)"
-        ratios[name] = round(_best_of([sys.executable, "-c", probe], function_env(codeuri), 2) / bare, 1)
-    assert all(r <= IMPORT_BUDGET_X for r in ratios.values()), (ratios, f"bare {bare * 1000:.0f} ms")
+        # A heavy new import stays over budget however often it is measured; a burst of load
+        # from elsewhere on this shared machine does not: measure again before failing.
+        for _ in range(3):
+            ratios[name] = _import_ratio(name)
+            if ratios[name] <= IMPORT_BUDGET_X:
+                break
+    assert all(r <= IMPORT_BUDGET_X for r in ratios.values()), ratios
