@@ -19,6 +19,7 @@ from shared.http import (
     ErrorBody,
     create_app,
     idempotency_key,
+    json_doc,
     json_response,
     make_handler,
     require_admin,
@@ -33,11 +34,6 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
 
 
-def _json(model: Any, description: str) -> dict[str, Any]:
-    # Powertools' "model" form registers the model (and what it nests) under components.
-    return {"description": description, "content": {"application/json": {"model": model}}}
-
-
 def _errors(*codes: int) -> dict[int, dict[str, Any]]:
     text = {
         400: "Invalid cursor or malformed JSON.",
@@ -47,7 +43,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
         409: "The comment's state does not allow this.",
         422: "Invalid input.",
     }
-    return {code: _json(ErrorBody, text[code]) for code in codes}
+    return {code: json_doc(ErrorBody, text[code]) for code in codes}
 
 
 @app.get(
@@ -56,7 +52,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
     description="Replies follow their parent (depth-first, oldest first). Hidden comments and their replies are "
     "left out; a deleted comment appears as a placeholder only when replies below it are listed.",
     tags=TAGS,
-    responses={200: _json(CommentPage, "A page of the thread."), **_errors(400, 404, 422)},
+    responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 404, 422)},
 )
 def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     post_id = require_uuid(post_id, "post")
@@ -68,7 +64,7 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     summary="Moderation view of a post's thread (administrators)",
     description="Every comment of the post in thread order, hidden ones included, with its status.",
     tags=[*TAGS, "moderation"],
-    responses={200: _json(CommentPage, "A page of the thread."), **_errors(400, 401, 403, 404, 422)},
+    responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 401, 403, 404, 422)},
 )
 def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     require_admin(app)
@@ -97,8 +93,8 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
     ),
     tags=TAGS,
     responses={
-        201: _json(Comment, "Created; Location names the comment."),
-        200: _json(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
+        201: json_doc(Comment, "Created; Location names the comment."),
+        200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
         **_errors(401, 403, 404, 409, 422),
     },
 )
@@ -120,7 +116,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     summary="Edit your comment's text",
     description="Only the author edits, and only an active comment: hidden and deleted comments answer 409.",
     tags=TAGS,
-    responses={200: _json(Comment, "The edited comment."), **_errors(401, 403, 404, 409, 422)},
+    responses={200: json_doc(Comment, "The edited comment."), **_errors(401, 403, 404, 409, 422)},
 )
 def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
     who = require_identity(app)
@@ -146,7 +142,7 @@ def delete_comment(comment_id: str):
     "/comments/<comment_id>/hide",
     summary="Hide a comment and its replies (administrators)",
     tags=[*TAGS, "moderation"],
-    responses={200: _json(Comment, "The comment, hidden."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(Comment, "The comment, hidden."), **_errors(401, 403, 404, 409)},
 )
 def hide_comment(comment_id: str):
     require_admin(app)
@@ -158,7 +154,7 @@ def hide_comment(comment_id: str):
     "/comments/<comment_id>/unhide",
     summary="Show a hidden comment again (administrators)",
     tags=[*TAGS, "moderation"],
-    responses={200: _json(Comment, "The comment, active again."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(Comment, "The comment, active again."), **_errors(401, 403, 404, 409)},
 )
 def unhide_comment(comment_id: str):
     require_admin(app)
@@ -170,7 +166,7 @@ def unhide_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Like a comment (idempotent)",
     tags=TAGS,
-    responses={200: _json(LikeState, "Liked."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(LikeState, "Liked."), **_errors(401, 403, 404, 409)},
 )
 def like_comment(comment_id: str):
     who = require_identity(app)
@@ -182,7 +178,7 @@ def like_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Remove your like (idempotent)",
     tags=TAGS,
-    responses={200: _json(LikeState, "Not liked."), **_errors(401, 404)},
+    responses={200: json_doc(LikeState, "Not liked."), **_errors(401, 404)},
 )
 def unlike_comment(comment_id: str):
     who = require_identity(app)

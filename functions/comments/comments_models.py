@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from shared.http import DOCS_ONLY, AuthorSummary
+
 MAX_CONTENT_LENGTH = 10_000
 MAX_DEPTH = 9  # depth 0..9: ten levels; the migration's trigger enforces the same limit
 
@@ -53,21 +55,6 @@ class CommentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: Content
-
-
-# Response models document the API (openapi.json) and are never used to validate at run time: the
-# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
-DOCS_ONLY = ConfigDict(defer_build=True)
-
-
-class AuthorSummary(BaseModel):
-    model_config = DOCS_ONLY
-
-    user_id: UUID
-    username: str
-    first_name: str | None = None
-    last_name: str | None = None
-    profile_image_url: str | None = None
 
 
 class Comment(BaseModel):

@@ -35,6 +35,7 @@ from shared.http import (
     IsoDateTime,
     create_app,
     idempotency_key,
+    json_doc,
     json_response,
     make_handler,
     require_admin,
@@ -45,10 +46,6 @@ from shared.http import (
 app = create_app()
 
 TAGS = ["posts"]
-
-
-def _ok(model: Any, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": model}}}
 
 
 def _errors(*codes: int) -> dict[int, dict[str, Any]]:
@@ -78,7 +75,7 @@ def _if_match() -> list[int] | None:
     summary="List published posts",
     description="Filters, search, field selection and keyset pagination. One SQL statement per page.",
     tags=TAGS,
-    responses={200: _ok(PostList, "A page of posts"), **_errors(400, 422)},
+    responses={200: json_doc(PostList, "A page of posts"), **_errors(400, 422)},
 )
 def list_posts(
     author: Annotated[UUID | None, Query(description="Only this author's posts")] = None,
@@ -115,7 +112,7 @@ def list_posts(
     summary="Most popular recent posts",
     description="Score = view_count*0.1 + like_count*2 + comment_count*3 over posts published in the last `days` days.",
     tags=TAGS,
-    responses={200: _ok(PopularList, "The top posts, best first"), **_errors(422)},
+    responses={200: json_doc(PopularList, "The top posts, best first"), **_errors(422)},
 )
 def popular_posts(
     days: Annotated[int, Query(ge=1, le=365)] = 30,
@@ -128,7 +125,7 @@ def popular_posts(
     "/posts/by-slug/<slug>",
     summary="Get a published post by its slug",
     tags=TAGS,
-    responses={200: _ok(Post, "The post (ETag header)"), **_errors(404)},
+    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
 )
 def get_post_by_slug(slug: str):
     body, version = queries.get_published_by_slug(slug)
@@ -139,7 +136,7 @@ def get_post_by_slug(slug: str):
     "/posts/<post_id>/views",
     summary="Count a view of a published post",
     tags=TAGS,
-    responses={200: _ok(ViewCount, "The new view count"), **_errors(404)},
+    responses={200: json_doc(ViewCount, "The new view count"), **_errors(404)},
 )
 def count_view(post_id: str):
     return json_response({"view_count": queries.count_view(require_uuid(post_id, "post"))})
@@ -155,8 +152,8 @@ def count_view(post_id: str):
     ),
     tags=TAGS,
     responses={
-        201: _ok(Post, "Created (Location and ETag headers)"),
-        200: _ok(Post, "Already created by an earlier attempt"),
+        201: json_doc(Post, "Created (Location and ETag headers)"),
+        200: json_doc(Post, "Already created by an earlier attempt"),
         **_errors(400, 401, 403, 409, 422),
     },
 )
@@ -171,7 +168,7 @@ def create_post(body: PostCreate):
     summary="Get a post",
     description="Published posts to any signed-in caller; drafts and archived posts to their author or an admin.",
     tags=TAGS,
-    responses={200: _ok(Post, "The post (ETag header)"), **_errors(401, 404)},
+    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 404)},
 )
 def get_post(post_id: str):
     who = require_identity(app)
@@ -184,7 +181,7 @@ def get_post(post_id: str):
     summary="Edit a post (author or admin)",
     description="Send `If-Match` with the ETag you read to refuse to overwrite a newer version (412).",
     tags=TAGS,
-    responses={200: _ok(Post, "The edited post (new ETag)"), **_errors(400, 401, 403, 404, 409, 412, 422)},
+    responses={200: json_doc(Post, "The edited post (new ETag)"), **_errors(400, 401, 403, 404, 409, 412, 422)},
 )
 def update_post(post_id: str, body: PostPatch):
     who = require_identity(app)
@@ -213,7 +210,7 @@ def archive_post(post_id: str):
     "/posts/<post_id>/like",
     summary="Like a published post",
     tags=TAGS,
-    responses={200: _ok(LikeState, "Liked (idempotent)"), **_errors(401, 403, 404)},
+    responses={200: json_doc(LikeState, "Liked (idempotent)"), **_errors(401, 403, 404)},
 )
 def like_post(post_id: str):
     who = require_identity(app)
@@ -224,7 +221,7 @@ def like_post(post_id: str):
     "/posts/<post_id>/like",
     summary="Remove your like",
     tags=TAGS,
-    responses={200: _ok(LikeState, "Not liked (idempotent)"), **_errors(401, 404)},
+    responses={200: json_doc(LikeState, "Not liked (idempotent)"), **_errors(401, 404)},
 )
 def unlike_post(post_id: str):
     who = require_identity(app)
@@ -235,7 +232,7 @@ def unlike_post(post_id: str):
     "/posts/<post_id>/transfer",
     summary="Move a post to another author (admins)",
     tags=TAGS,
-    responses={200: _ok(Post, "The post with its new author"), **_errors(401, 403, 404, 422)},
+    responses={200: json_doc(Post, "The post with its new author"), **_errors(401, 403, 404, 422)},
 )
 def transfer_post(post_id: str, body: TransferRequest):
     admin = require_admin(app)

@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from shared.http import DOCS_ONLY, AuthorSummary
+
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
 MAX_METADATA_BYTES = 8 * 1024
@@ -151,19 +153,6 @@ class TransferRequest(BaseModel):
 
 
 # -- response shapes (documentation) -------------------------------------------------
-# Response models document the API (openapi.json) and are never used to validate at run time: the
-# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
-DOCS_ONLY = ConfigDict(defer_build=True)
-
-
-class AuthorSummary(BaseModel):
-    model_config = DOCS_ONLY
-
-    user_id: UUID
-    username: str
-    first_name: str | None = None
-    last_name: str | None = None
-    profile_image_url: str | None = None
 
 
 class Post(BaseModel):

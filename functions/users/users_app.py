@@ -39,6 +39,7 @@ from shared.http import (
     ErrorBody,
     Identity,
     create_app,
+    json_doc,
     json_response,
     make_handler,
     require_admin,
@@ -245,7 +246,7 @@ Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of
 
 
 def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
-    return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+    return {status: json_doc(model, description)}
 
 
 def _errors(*statuses: int) -> dict[int, Any]:
@@ -258,10 +259,7 @@ def _errors(*statuses: int) -> dict[int, Any]:
         422: "invalid input",
     }
     # 422 always: it replaces Powertools' default 422, whose body shape is not ours.
-    return {
-        s: {"description": text[s], "content": {"application/json": {"model": ErrorBody}}}
-        for s in sorted({*statuses, 422})
-    }
+    return {s: json_doc(ErrorBody, text[s]) for s in sorted({*statuses, 422})}
 
 
 @app.post(

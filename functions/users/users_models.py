@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from shared.http import DOCS_ONLY
+
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,19}$")
@@ -196,9 +198,6 @@ class ProfileIn(BaseModel):
 
 
 # -- response shapes (OpenAPI only) ------------------------------------------------
-# Response models document the API (openapi.json) and are never used to validate at run time: the
-# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
-DOCS_ONLY = ConfigDict(defer_build=True)
 
 
 class PostStats(BaseModel):

@@ -75,6 +75,28 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
+# Response models document the API (openapi.json) and are never used to validate at run time: the
+# responses are JSON built by SQL. Their build is deferred to first use, which keeps it out of cold start.
+DOCS_ONLY = ConfigDict(defer_build=True)
+
+
+class AuthorSummary(BaseModel):
+    """The author embedded in posts and comments."""
+
+    model_config = DOCS_ONLY
+
+    user_id: UUID
+    username: str
+    first_name: str | None = None
+    last_name: str | None = None
+    profile_image_url: str | None = None
+
+
+def json_doc(model: Any, description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a route: Powertools registers `model` (and what it nests)."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
 # -- JSON -----------------------------------------------------------------------------
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
