@@ -28,6 +28,8 @@ TEXT_TYPES = re.compile(
     r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|javascript|x-www-form-urlencoded|graphql|yaml|x-yaml))$"
 )
 NOT_FOUND = {"message": "Not Found"}
+# The methods an HTTP API route can have (AWS::ApiGatewayV2::Route RouteKey; ANY stands for these).
+HTTP_API_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 METHOD_NOT_ALLOWED = {"message": "Method Not Allowed"}
 UNAUTHORIZED = {"message": "Unauthorized"}
 FORBIDDEN = {"message": "Forbidden"}
@@ -96,6 +98,8 @@ class Router:
 
     def match(self, method: str, raw_path: str) -> Match | WrongMethod | None:
         stripped = raw_path[1:] if raw_path.startswith("/") else raw_path
+        # API Gateway routes `/posts/` as `/posts` (the event keeps the rawPath as sent).
+        stripped = stripped.rstrip("/")
         parts = stripped.split("/") if stripped else []
         allowed: list[str] = []
         for c in self._routes:

@@ -12,7 +12,9 @@ function's worker process (devstack.workers). Also serves, locally only:
 Differences from API Gateway, on purpose: a known path with the wrong method
 answers 405 (API Gateway says 404 {"message":"Not Found"}), with an Allow
 header; throttling, the 30 s integration timeout and custom domains are not
-emulated; one worker per function serves requests one at a time.
+emulated; one worker per function serves requests one at a time. Methods no
+HTTP API route can have (TRACE, CONNECT, ...) answer 404 {"message":"Not Found"}
+on every path, as API Gateway does.
 """
 
 from __future__ import annotations
@@ -175,6 +177,10 @@ class LocalApi:
         raw_path = raw_path or "/"
         headers = apigw.join_headers(header_pairs)
         request_id = new_request_id()
+        if method not in apigw.HTTP_API_METHODS:
+            # TRACE, CONNECT, WebDAV and invented methods: no HTTP API route can have them, so
+            # API Gateway answers as for an unmatched route.
+            return apigw.json_response(404, apigw.NOT_FOUND), None
         found = self.router.match(method, raw_path)
         if method == "OPTIONS" and not isinstance(found, apigw.Match):
             # CORS preflight, answered by API Gateway itself.
@@ -341,6 +347,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.api.say(f"(first request served {process_age():.1f} s after `make dev` started)")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> with a 501 HTML page; every method
+        # goes to _dispatch instead, which answers the ones API Gateway never routes as it does.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
 
 class LocalHttpServer(ThreadingHTTPServer):

@@ -22,6 +22,7 @@ from shared.http import (
     json_doc,
     json_response,
     make_handler,
+    request_fingerprint,
     require_admin,
     require_identity,
     require_uuid,
@@ -89,7 +90,8 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
     summary="Comment on a published post, or reply to a comment",
     description=(
         "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
-        "characters): a retry by the same author returns the existing comment with 200."
+        "characters): a retry by the same author returns the existing comment with 200. The same Idempotency-Key "
+        "with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     responses={
@@ -101,12 +103,14 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
 def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     who = require_identity(app)
     post_id = require_uuid(post_id, "post")
+    keyed = body.comment_id is None and idempotency_key(app) is not None
     status, comment_id, comment = queries.create_comment(
         who,
         post_id,
         body.content,
         str(body.parent_comment_id) if body.parent_comment_id else None,
         str(body.comment_id) if body.comment_id else _comment_id_from_idempotency_key(who.sub, post_id),
+        request_fingerprint(app) if keyed else None,
     )
     return json_response(comment, status, {"Location": f"/comments/{comment_id}"})
 

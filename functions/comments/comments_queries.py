@@ -32,7 +32,7 @@ from shared.errors import (
     NotFound,
     Unprocessable,
 )
-from shared.http import UUID_RE, Identity
+from shared.http import UUID_RE, Identity, key_reused
 from shared.pagination import decode_cursor, encode_cursor
 
 CONSTRAINT_MESSAGES.update(
@@ -160,9 +160,9 @@ WITH author AS (
 ), existing AS (
     SELECT e.* FROM comments e WHERE e.comment_id = :comment_id::uuid
 ), ins AS (
-    INSERT INTO comments (comment_id, post_id, user_id, parent_comment_id, content)
+    INSERT INTO comments (comment_id, post_id, user_id, parent_comment_id, content, idempotency_fingerprint)
     SELECT COALESCE(:comment_id::uuid, gen_random_uuid()), post.post_id, author.user_id,
-           :parent_id::uuid, :content::text
+           :parent_id::uuid, :content::text, :fingerprint::text
     FROM post, author
     WHERE author.active
       AND NOT EXISTS (SELECT 1 FROM existing)
@@ -187,6 +187,7 @@ SELECT
     (SELECT {COMMENT_JSON} FROM ins c LEFT JOIN users u ON u.user_id = c.user_id) AS created,
     (SELECT user_id FROM existing) AS existing_user_id,
     (SELECT post_id FROM existing) AS existing_post_id,
+    (SELECT idempotency_fingerprint FROM existing) AS existing_fingerprint,
     (SELECT {COMMENT_JSON} FROM existing c LEFT JOIN users u ON u.user_id = c.user_id) AS existing
 """
 
@@ -352,9 +353,17 @@ def _parent_problem(message: str) -> Unprocessable:
 
 
 def create_comment(
-    who: Identity, post_id: str, content: str, parent_id: str | None, comment_id: str | None
+    who: Identity,
+    post_id: str,
+    content: str,
+    parent_id: str | None,
+    comment_id: str | None,
+    fingerprint: str | None = None,
 ) -> tuple[int, str, str]:
-    """(status, comment_id, comment JSON): 201 when created, 200 for a retried comment_id."""
+    """(status, comment_id, comment JSON): 201 when created, 200 for a retried comment_id.
+
+    `fingerprint` (given with an Idempotency-Key, see shared.http.request_fingerprint) is stored
+    with the comment; a retry with another fingerprint is a 422 idempotency_key_reused."""
     row = get_database().write_one(
         CREATE_COMMENT,
         user_id=who.sub,
@@ -363,10 +372,14 @@ def create_comment(
         comment_id=comment_id,
         content=content,
         max_depth=MAX_DEPTH,
+        fingerprint=fingerprint,
     )
     assert row is not None
     if row["existing"] is not None:
         if str(row["existing_user_id"]) == who.sub and str(row["existing_post_id"]) == post_id:
+            stored = row["existing_fingerprint"]
+            if fingerprint is not None and stored is not None and stored != fingerprint:
+                raise key_reused()
             return 200, str(comment_id), row["existing"]
         raise Conflict(
             "this comment_id is already used by another comment",

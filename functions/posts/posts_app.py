@@ -38,6 +38,7 @@ from shared.http import (
     json_doc,
     json_response,
     make_handler,
+    request_fingerprint,
     require_admin,
     require_identity,
     require_uuid,
@@ -56,7 +57,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
         404: "No such post (or not visible to the caller)",
         409: "Conflict (post id or slug already used, archived post)",
         412: "If-Match names an older version",
-        422: "Invalid input",
+        422: "Invalid input (or an Idempotency-Key reused with a different body)",
     }
     return {c: {"description": text[c]} for c in codes}
 
@@ -148,7 +149,8 @@ def count_view(post_id: str):
     summary="Create a post",
     description=(
         "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header: a retry by the same author "
-        "returns the existing post with 200."
+        "returns the existing post with 200. The same Idempotency-Key with a different body answers 422 "
+        "`idempotency_key_reused`."
     ),
     tags=TAGS,
     responses={
@@ -159,7 +161,8 @@ def count_view(post_id: str):
 )
 def create_post(body: PostCreate):
     who = require_identity(app)
-    created = queries.create_post(who, body, idempotency_key(app))
+    key = idempotency_key(app)
+    created = queries.create_post(who, body, key, request_fingerprint(app) if key is not None else None)
     return _with_etag(created.body, created.version, created.status, {"Location": f"/posts/{created.post_id}"})
 
 

@@ -33,7 +33,7 @@ from shared.errors import (
     PreconditionFailed,
     Unprocessable,
 )
-from shared.http import Identity
+from shared.http import Identity, key_reused
 from shared.pagination import decode_cursor, page
 
 CONSTRAINT_MESSAGES.update(
@@ -100,13 +100,13 @@ WITH author AS (
     SELECT p.* FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
 ), ins AS (
     INSERT INTO posts (post_id, user_id, title, content, excerpt, slug, status, tags, metadata,
-                       featured_image_url, published_at)
+                       featured_image_url, published_at, idempotency_fingerprint)
     SELECT CAST(:post_id AS uuid), a.user_id, CAST(:title AS text), CAST(:content AS text), CAST(:excerpt AS text),
            CASE WHEN CAST(:alt_slug AS text) IS NOT NULL
                      AND EXISTS (SELECT 1 FROM posts s WHERE s.slug = CAST(:slug AS text))
                 THEN CAST(:alt_slug AS text) ELSE CAST(:slug AS text) END,
            CAST(:status AS text), CAST(:tags AS text[]), CAST(:metadata AS jsonb), CAST(:featured_image_url AS text),
-           CASE WHEN CAST(:status AS text) = 'published' THEN now() END
+           CASE WHEN CAST(:status AS text) = 'published' THEN now() END, CAST(:fingerprint AS text)
     FROM author a
     WHERE NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (post_id) DO NOTHING
@@ -121,7 +121,8 @@ SELECT EXISTS (SELECT 1 FROM author) AS registered,
        (SELECT """
     + POST_JSON
     + """ FROM existing p JOIN users u ON u.user_id = p.user_id) AS existing,
-       (SELECT e.version FROM existing e) AS existing_version
+       (SELECT e.version FROM existing e) AS existing_version,
+       (SELECT e.idempotency_fingerprint FROM existing e) AS existing_fingerprint
 """
 )
 
@@ -257,7 +258,8 @@ VALUES (CAST(:post_id AS uuid), CAST(:from_user_id AS uuid), CAST(:to_user_id AS
 
 # Any post by id, whatever its status (after a write by its author or an admin).
 READ_POST = (
-    "SELECT " + POST_JSON + " AS body, p.version, p.user_id::text AS owner "
+    "SELECT " + POST_JSON + " AS body, p.version, p.user_id::text AS owner, "
+    "p.idempotency_fingerprint AS fingerprint "
     "FROM posts p JOIN users u ON u.user_id = p.user_id WHERE p.post_id = CAST(:post_id AS uuid)"
 )
 
@@ -488,8 +490,14 @@ def _slug_taken(exc: Conflict) -> bool:
     return any(d.get("field") == "slug" for d in exc.details)
 
 
-def create_post(who: Identity, data: PostCreate, idempotency_key: str | None) -> Created:
+def create_post(
+    who: Identity, data: PostCreate, idempotency_key: str | None, fingerprint: str | None = None
+) -> Created:
+    """Create, or replay an earlier create of the same post_id. With an Idempotency-Key,
+    `fingerprint` (shared.http.request_fingerprint) is stored with the post, and a retry whose
+    fingerprint differs is refused with 422 idempotency_key_reused instead of replayed."""
     post_id = post_id_for(data, who, idempotency_key)
+    fingerprint = fingerprint if idempotency_key is not None else None
     base = data.slug or slugify(data.title)
     if data.slug:
         slug, alt = data.slug, None  # the client chose it: a collision is a 409
@@ -510,6 +518,7 @@ def create_post(who: Identity, data: PostCreate, idempotency_key: str | None) ->
         "tags": data.tags,
         "metadata": _json(data.metadata),
         "featured_image_url": data.featured_image_url,
+        "fingerprint": fingerprint,
     }
     db = get_database()
     for attempt in range(3):
@@ -536,13 +545,20 @@ def create_post(who: Identity, data: PostCreate, idempotency_key: str | None) ->
         if found is None:
             raise Conflict("the post could not be created; try again")
         owner = found["owner"]
-        row = {"existing": found["body"], "existing_version": found["version"]}
+        row = {
+            "existing": found["body"],
+            "existing_version": found["version"],
+            "existing_fingerprint": found["fingerprint"],
+        }
     if owner != who.sub:
         raise Conflict(
             "a post with this id already exists",
             [{"field": "post_id", "message": "already used by another author"}],
             code="duplicate_id",
         )
+    stored = row["existing_fingerprint"]
+    if fingerprint is not None and stored is not None and stored != fingerprint:
+        raise key_reused()
     return Created(200, post_id, row["existing"], row["existing_version"])
 
 

@@ -22,11 +22,12 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -34,7 +35,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import (
     AppError,
@@ -45,6 +46,7 @@ from .errors import (
     PreconditionFailed,
     Unauthorized,
     Unprocessable,
+    UnsupportedMediaType,
 )
 from .observability import logger, metrics
 from .settings import get_settings
@@ -136,7 +138,29 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+# Every timestamp the API accepts lies in this range once converted to UTC: Python's datetime
+# (years 1-9999, https://docs.python.org/3/library/datetime.html#datetime.MINYEAR) is the narrower
+# of the two; PostgreSQL's timestamptz holds 4713 BC to 294276 AD
+# (https://www.postgresql.org/docs/current/datatype-datetime.html), so whatever passes fits it.
+MIN_UTC = datetime.min.replace(tzinfo=UTC)
+MAX_UTC = datetime.max.replace(tzinfo=UTC)
+DATETIME_RANGE = f"{MIN_UTC.isoformat()} .. {MAX_UTC.isoformat()}"
+
+
+def utc_datetime(value: datetime) -> datetime:
+    """`value` in UTC (no offset is read as UTC); ValueError when the conversion leaves the range
+    above, e.g. 9999-12-31T23:59:59-01:00 (Python would raise OverflowError)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"outside the supported range {DATETIME_RANGE} once converted to UTC") from None
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(utc_datetime)]
+"""An ISO 8601 date and time, returned in UTC; refused (422 naming the field) outside
+DATETIME_RANGE. The one type for every datetime parameter and body field."""
 
 
 # -- identity -------------------------------------------------------------------------
@@ -228,6 +252,28 @@ def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
     return key
 
 
+def request_fingerprint(app: APIGatewayHttpResolver) -> str:
+    """What an Idempotency-Key is bound to: SHA-256 (hex) over the method, the path (as routed)
+    and the body as canonical JSON (keys sorted, no insignificant whitespace, UTF-8), so the same
+    JSON sent with other key order or spacing is the same request. A reused key with another
+    fingerprint is refused (draft-ietf-httpapi-idempotency-key-header, "Idempotency-Key reuse")."""
+    event = app.current_event
+    body = event.raw_event.get("body")
+    parsed = json_loads(body) if body else None
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = f"{event.http_method.upper()} {event.raw_event.get('rawPath')}\n{canonical}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def key_reused() -> Unprocessable:
+    """422 for an Idempotency-Key already used with a different request."""
+    return Unprocessable(
+        "this Idempotency-Key was already used with a different request; use a new key for a new request",
+        [{"field": "Idempotency-Key", "in": "header", "message": "already used with another payload"}],
+        code="idempotency_key_reused",
+    )
+
+
 def require_uuid(value: str, what: str) -> str:
     """Path ids: a malformed id cannot name anything, so it is simply not found."""
     if not UUID_RE.match(value or ""):
@@ -280,15 +326,90 @@ def _validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return details
 
 
+class _Refused:
+    """A JSON number json.loads would have turned into something else: NaN/Infinity, a number
+    beyond the float range (inf) or one that underflows to 0.0. Found and named by `check_values`."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_NONZERO_MANTISSA = re.compile(r"^[+-]?0*\.?0*[1-9]")
+
+
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    if math.isinf(value) or (value == 0.0 and _NONZERO_MANTISSA.match(text)):
+        return _Refused(text)
+    return value
+
+
+def _bad_text(text: str) -> str | None:
+    """Why `text` cannot be stored (PostgreSQL text is UTF-8 without NUL), or None."""
+    if "\x00" in text:
+        return "NUL characters (\\u0000) are not allowed: PostgreSQL text cannot store them"
+    if _SURROGATE.search(text):
+        return "a lone UTF-16 surrogate (\\ud800-\\udfff) is not a character: send valid Unicode"
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _path(parent: str, key: Any) -> str:
+    name = str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+    return f"{parent}.{name}" if parent else name
+
+
+def check_values(value: Any, where: str = "body") -> None:
+    """Unprocessable (422) naming the first value, at any depth, that JSON allows and the
+    database or the API refuses: a string or object key with NUL or a lone surrogate, NaN,
+    Infinity, a number beyond the float range or one that underflows to 0 (1e-400).
+
+    Fields are named by their path: `metadata.k`, `tags.2`. Iterative, so depth costs no stack."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        problem: str | None = None
+        if isinstance(item, str):
+            problem = _bad_text(item)
+        elif isinstance(item, _Refused):
+            problem = (
+                f"{item.text} underflows to 0 in a IEEE 754 double: send 0 or a number of at least 5e-324"
+                if _NONZERO_MANTISSA.match(item.text)
+                else f"{item.text} is not a finite number: JSON numbers lie within ±1.7976931348623157e308"
+            )
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                key_problem = _bad_text(key)
+                if key_problem:
+                    raise Unprocessable(
+                        "the request contains a value that cannot be stored",
+                        [{"field": _path(path, key), "in": where, "message": "object key: " + key_problem}],
+                    )
+                stack.append((_path(path, key), child))
+        elif isinstance(item, list):
+            stack.extend((_path(path, i), child) for i, child in enumerate(item))
+        if problem:
+            raise Unprocessable(
+                "the request contains a value that cannot be stored",
+                [{"field": path or where, "in": where, "message": problem}],
+            )
+
+
 def json_loads(text: str) -> dict[str, Any]:
     """json.loads for request bodies, which are JSON objects on every route.
 
     What json.loads raises besides JSONDecodeError on hostile input (RecursionError for deep
     nesting, ValueError for an integer of over 4300 digits) becomes a JSONDecodeError too: a 400,
     never a 500. Anything but an object is a 422 (Powertools would validate the first element
-    of an array as the body and ignore the rest)."""
+    of an array as the body and ignore the rest), and so is any value `check_values` refuses.
+    Integers of any size up to 4300 digits are accepted (jsonb stores them as numeric); a route's
+    own model bounds the ones it uses."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_parse_float, parse_constant=_Refused)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as exc:
@@ -298,6 +419,7 @@ def json_loads(text: str) -> dict[str, Any]:
         raise Unprocessable(
             "the request body must be a JSON object", [{"field": "body", "in": "body", "message": "expected an object"}]
         )
+    check_values(value)
     return value
 
 
@@ -396,14 +518,70 @@ def _body_as_text(event: dict[str, Any]) -> bool:
     return True
 
 
-def _json_or_absent(event: dict[str, Any]) -> bool:
-    """Bodies are JSON on every route. Powertools would also parse form and multipart bodies (a
-    multipart type without a boundary raises ValueError: a 500) and fails on other types."""
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"^({_TCHARS})/({_TCHARS})$")
+_JSON_SUBTYPE = re.compile(r"^(json|[!#$%&'*.^_`|~0-9a-z-][!#$%&'*+.^_`|~0-9a-z-]*\+json)$")
+
+
+def is_json_media_type(header: str) -> bool:
+    """True for `application/json` and the `application/*+json` types (RFC 6839 §3.1, e.g.
+    application/merge-patch+json), compared case-insensitively with any parameters
+    (RFC 9110 §8.3.1); a `charset` parameter, if any, must be UTF-8 (RFC 8259 §8.1).
+
+    API Gateway joins a repeated header with commas: that is JSON only when every value is."""
+    values = [v.strip() for v in header.split(",")]
+    for value in values:
+        kind, _, params = value.partition(";")
+        match = _MEDIA_TYPE.match(kind.strip())
+        if not match or match[1].lower() != "application" or not _JSON_SUBTYPE.match(match[2].lower()):
+            return False
+        for param in params.split(";"):
+            name, _, val = param.partition("=")
+            if name.strip().lower() == "charset" and val.strip().strip('"').lower() not in ("utf-8", "utf8"):
+                return False
+    return True
+
+
+def _normalize_content_type(event: dict[str, Any]) -> bool:
+    """Bodies are JSON on every route. Rewrites the event's Content-Type (whatever its name's case)
+    to plain `application/json` for a JSON media type, which is what Powertools compares against
+    literally, and drops it when there is no body. False for a body of another media type (415).
+
+    A body without a Content-Type is read as JSON: API Gateway may omit it and the API speaks only
+    JSON (RFC 9110 §8.3 lets a recipient examine the content when the type is absent)."""
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        headers = event["headers"] = {}
+    values = [str(headers.pop(name)) for name in [k for k in headers if str(k).lower() == "content-type"]]
+    header = ",".join(v for v in values if v.strip())
     if not event.get("body"):
         return True
-    headers = event.get("headers") or {}
-    kind = str(headers.get("content-type") or headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return not kind or kind == "application/json" or kind.endswith("+json")
+    if header and not is_json_media_type(header):
+        return False
+    headers["content-type"] = JSON
+    return True
+
+
+def _normalize_path(event: dict[str, Any]) -> None:
+    """Serve `/posts/` as `/posts`: API Gateway hands a trailing-slash request to the route without
+    it (routeKey `GET /posts`, rawPath `/posts/`), and Powertools matches rawPath literally."""
+    raw = event.get("rawPath")
+    if isinstance(raw, str) and len(raw) > 1 and raw.endswith("/"):
+        event["rawPath"] = raw.rstrip("/") or "/"
+
+
+def _check_parameters(event: dict[str, Any]) -> None:
+    """Query and path parameters arrive decoded: the same 422 as for bodies when one carries NUL
+    or a lone surrogate (names included), before any handler or the database sees it."""
+    for where, key in (("query", "queryStringParameters"), ("path", "pathParameters")):
+        params = event.get(key)
+        if isinstance(params, dict):
+            check_values({str(k): v for k, v in params.items()}, where)
+    raw = event.get("rawPath")
+    if isinstance(raw, str) and _bad_text(raw):
+        raise Unprocessable(
+            "the request path cannot be read", [{"field": "path", "in": "path", "message": str(_bad_text(raw))}]
+        )
 
 
 def make_handler(
@@ -429,14 +607,24 @@ def make_handler(
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
         if not _body_as_text(event):
             return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
-        if not _json_or_absent(event):
+        if not _normalize_content_type(event):
             return _plain_error(
-                BadRequest(
+                UnsupportedMediaType(
                     "the request body must be JSON, sent with Content-Type: application/json",
-                    [{"field": "Content-Type", "in": "header", "message": "expected application/json"}],
-                    code="unsupported_media_type",
+                    [
+                        {
+                            "field": "Content-Type",
+                            "in": "header",
+                            "message": "expected application/json (or an application/*+json type)",
+                        }
+                    ],
                 )
             )
+        _normalize_path(event)
+        try:
+            _check_parameters(event)
+        except AppError as exc:
+            return _plain_error(exc)
         return app.resolve(event, context)
 
     return handler

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import BadRequest
+from .http import utc_datetime
 
 _DIGEST_BYTES = 6
 MAX_CURSOR_LENGTH = 512
@@ -66,8 +67,8 @@ def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
     out: list[Any] = []
     for v in values:
         if isinstance(v, dict) and set(v) == {"t"} and isinstance(v["t"], str):
-            try:
-                out.append(datetime.fromisoformat(v["t"]))
+            try:  # in UTC and in range, as every timestamp the API takes (shared.http.utc_datetime)
+                out.append(utc_datetime(datetime.fromisoformat(v["t"])))
             except ValueError:
                 raise invalid from None
         else:
