@@ -149,13 +149,17 @@ def _layer_responses(operation: dict[str, Any]) -> None:
     """What the layer answers for every route, whatever the route declares.
 
     shared.http turns an unreachable database or a statement timeout into 503,
-    a body over the limit into 413 and malformed JSON into 400; error
+    a body over the limit into 413, malformed JSON into 400, a body that is not
+    JSON into 415, and a parameter or body value that cannot be stored (NUL, a
+    lone surrogate, a number beyond the double range) into 422; error
     responses a route declares with a description only get the shared body.
     """
     responses = operation.setdefault("responses", {})
     if "requestBody" in operation:
         responses.setdefault("400", {"description": "Malformed JSON"})
         responses.setdefault("413", {"description": "The body is larger than the API accepts"})
+        responses.setdefault("415", {"description": "The body is not JSON (Content-Type)"})
+    responses.setdefault("422", {"description": "Invalid input"})
     responses.setdefault("503", {"description": "The database is unavailable or too slow: try again"})
     if "204" in responses:
         responses["204"].pop("content", None)  # no body

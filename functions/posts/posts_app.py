@@ -57,7 +57,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
         404: "No such post (or not visible to the caller)",
         409: "Conflict (post id or slug already used, archived post)",
         412: "If-Match names an older version",
-        422: "Invalid input (or an Idempotency-Key reused with a different body)",
+        422: "Invalid input",
     }
     return {c: {"description": text[c]} for c in codes}
 

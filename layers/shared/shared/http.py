@@ -330,10 +330,11 @@ class _Refused:
     """A JSON number json.loads would have turned into something else: NaN/Infinity, a number
     beyond the float range (inf) or one that underflows to 0.0. Found and named by `check_values`."""
 
-    __slots__ = ("text",)
+    __slots__ = ("text", "underflow")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, underflow: bool = False) -> None:
         self.text = text
+        self.underflow = underflow
 
 
 _NONZERO_MANTISSA = re.compile(r"^[+-]?0*\.?0*[1-9]")
@@ -341,8 +342,10 @@ _NONZERO_MANTISSA = re.compile(r"^[+-]?0*\.?0*[1-9]")
 
 def _parse_float(text: str) -> float | _Refused:
     value = float(text)
-    if math.isinf(value) or (value == 0.0 and _NONZERO_MANTISSA.match(text)):
+    if math.isinf(value):
         return _Refused(text)
+    if value == 0.0 and _NONZERO_MANTISSA.match(text):
+        return _Refused(text, underflow=True)
     return value
 
 
@@ -378,7 +381,7 @@ def check_values(value: Any, where: str = "body") -> None:
         elif isinstance(item, _Refused):
             problem = (
                 f"{item.text} underflows to 0 in a IEEE 754 double: send 0 or a number of at least 5e-324"
-                if _NONZERO_MANTISSA.match(item.text)
+                if item.underflow
                 else f"{item.text} is not a finite number: JSON numbers lie within ±1.7976931348623157e308"
             )
         elif isinstance(item, dict):
