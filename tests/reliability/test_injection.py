@@ -457,7 +457,7 @@ def test_post_edits_with_nul_or_deep_metadata_are_422(db: Any, owner_conn: Any, 
         "application/octet-stream",
     ],
 )
-def test_a_body_that_is_not_json_is_400(db: Any, owner_conn: Any, content_type: str):
+def test_a_body_that_is_not_json_is_415(db: Any, owner_conn: Any, content_type: str):
     import posts_app
     from tests.support.api import call
     from tests.support.events import claims, http_event
@@ -466,7 +466,7 @@ def test_a_body_that_is_not_json_is_400(db: Any, owner_conn: Any, content_type: 
     event["headers"]["content-type"] = content_type
     before = table_hashes(owner_conn)
     reply = call(posts_app.handler, event)
-    assert reply.status == 400, reply.body
+    assert reply.status == 415, reply.body  # Unsupported Media Type (RFC 9110 §15.5.16)
     assert (
         reply.body["error"]["code"] == "unsupported_media_type" and "application/json" in reply.body["error"]["message"]
     )
