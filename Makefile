@@ -48,7 +48,7 @@ test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$
 # The long run of the reliability suite (docs/RELIABILITY.md); `make test` runs it bounded.
 soak: $(STAMP) ## reliability soak: 5 min, 32 simulated containers, more fuzzing (SOAK_SECONDS=, SOAK_CONTAINERS=, FUZZ_EXAMPLES=)
 	SOAK_SECONDS=$(or $(SOAK_SECONDS),300) SOAK_CONTAINERS=$(or $(SOAK_CONTAINERS),32) FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),60) \
-	  $(PY) -m pytest tests/reliability/test_soak.py tests/reliability/test_fuzz_openapi.py -s -p no:cacheprovider $(PYTEST_ARGS)
+	  $(PY) -m pytest tests/reliability/test_soak.py tests/reliability/test_fuzz_openapi.py tests/reliability/test_fuzz_inputs.py -s -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -73,10 +73,11 @@ def _send(case: Any, local_api: LocalApiClient, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"} if protected and not SCHEMA.is_security_param_negated(case) else {}
     response = case.call(base_url=local_api.url, headers=headers, timeout=60)
     TALLY["fuzz: requests"] += 1
-    if case.method.upper() not in LOCAL_SERVER_METHODS and response.status_code == 501:
-        # The local server's HTTP library has no handler for this method (API Gateway answers
-        # 404 {"message":"Not Found"}): no function was involved.
-        TALLY["fuzz: methods the local server does not implement"] += 1
+    if case.method.upper() not in LOCAL_SERVER_METHODS:
+        # No HTTP API route can have this method (TRACE, CONNECT...): API Gateway answers
+        # 404 {"message":"Not Found"} itself, and so does the local API; no function is involved.
+        assert response.status_code == 404 and response.json() == {"message": "Not Found"}, response.text[:200]
+        TALLY["fuzz: methods no HTTP API route can have (404 from the gateway)"] += 1
         return
     STATUSES[response.status_code] += 1
     checks = CHECKS

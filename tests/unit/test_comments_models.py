@@ -70,5 +70,5 @@ def test_sql_takes_values_only_as_named_parameters():
         assert params, name
         assert params <= {
             "post_id", "after_id", "limit", "user_id", "parent_id", "comment_id", "content", "max_depth",
-            "is_admin", "from_status", "to_status", "delta",
+            "is_admin", "from_status", "to_status", "delta", "fingerprint",
         }, name  # fmt: skip
