@@ -158,7 +158,9 @@ def _layer_responses(operation: dict[str, Any]) -> None:
     if "requestBody" in operation:
         responses.setdefault("400", {"description": "Malformed JSON"})
         responses.setdefault("413", {"description": "The body is larger than the API accepts"})
-        responses.setdefault("415", {"description": "The body is not JSON (Content-Type)"})
+    # The layer checks every request before routing: a body that is not JSON, and parameters
+    # that cannot be stored, whatever the route.
+    responses.setdefault("415", {"description": "The body is not JSON (Content-Type)"})
     responses.setdefault("422", {"description": "Invalid input"})
     responses.setdefault("503", {"description": "The database is unavailable or too slow: try again"})
     if "204" in responses:
