@@ -58,7 +58,7 @@ def fingerprint(url: str) -> dict[str, tuple[int, str]]:
         for (table,) in conn.run(TABLES):
             ident = conn.run("SELECT quote_ident(:t)", t=table)[0][0]
             count, digest = conn.run(
-                f"SELECT count(*), md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM {ident} r"  # noqa: S608 - quoted identifier
+                f"SELECT count(*), md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) FROM {ident} r"
             )[0]
             out[table] = (int(count), str(digest))
         return out
