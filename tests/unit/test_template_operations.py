@@ -344,10 +344,14 @@ def references(node: Any) -> Iterator[str]:
             yield from references(item)
 
 
-def dependencies(resources: dict[str, Any]) -> dict[str, set[str]]:
+def dependencies(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Each resource's direct dependencies; a function's include what SAM merges in from Globals."""
+    resources = template["Resources"]
+    merged = functions(template)
     graph = {}
     for name, r in resources.items():
-        direct = set(as_list(r.get("DependsOn", []))) | set(references(r.get("Properties", {})))
+        props = merged.get(name, r.get("Properties", {}))
+        direct = set(as_list(r.get("DependsOn", []))) | set(references(props))
         graph[name] = {d for d in direct if d in resources}
     return graph
 
@@ -364,12 +368,13 @@ def upstream(graph: dict[str, set[str]], start: str) -> set[str]:
 
 
 def test_migrations_never_wait_on_the_proxy_target_and_the_target_waits_for_the_roles(
-    resources: dict[str, Any],
+    template: dict[str, Any],
 ) -> None:
     """The target group's create handler waits until every target is AVAILABLE (RDS Proxy resource
     provider, CreateHandler/Utility.validateHealth); the proxy logs in with the role secrets, so the
     roles must exist first. Nothing that creates them may depend on the proxy."""
-    graph = dependencies(resources)
+    resources = template["Resources"]
+    graph = dependencies(template)
     proxy_side = {n for n, r in resources.items() if r["Type"].startswith("AWS::RDS::DBProxy")}
     assert proxy_side, "no RDS Proxy resources"
     assert not upstream(graph, "SchemaMigrations") & proxy_side
@@ -377,7 +382,7 @@ def test_migrations_never_wait_on_the_proxy_target_and_the_target_waits_for_the_
         if r["Type"] == "AWS::RDS::DBProxyTargetGroup":
             assert "SchemaMigrations" in upstream(graph, name), name
     # And every function that connects through the proxy comes after its target is registered.
-    for name, fn in functions({"Resources": resources, "Globals": {}}).items():
+    for name, fn in functions(template).items():
         host = fn.get("Environment", {}).get("Variables", {}).get("DB_HOST")
         if host is None or "DbProxy" in set(references(host)):
             for tg in of_type(resources, "AWS::RDS::DBProxyTargetGroup"):
