@@ -378,9 +378,21 @@ def test_migrations_never_wait_on_the_proxy_target_and_the_target_waits_for_the_
     proxy_side = {n for n, r in resources.items() if r["Type"].startswith("AWS::RDS::DBProxy")}
     assert proxy_side, "no RDS Proxy resources"
     assert not upstream(graph, "SchemaMigrations") & proxy_side
+    db_groups = {g["Ref"] for g in resources["Database"]["Properties"]["VPCSecurityGroups"]}
+    proxy_groups = {g["Ref"] for g in resources["DbProxy"]["Properties"]["VpcSecurityGroupIds"]}
+    proxy_to_db = {
+        n
+        for n, r in of_type(resources, "AWS::EC2::SecurityGroupIngress").items()
+        if r["Properties"]["GroupId"]["Ref"] in db_groups
+        and r["Properties"].get("SourceSecurityGroupId", {}).get("Ref") in proxy_groups
+    }
+    assert proxy_to_db, "no ingress rule lets the proxy reach the instance"
     for name, r in resources.items():
         if r["Type"] == "AWS::RDS::DBProxyTargetGroup":
-            assert "SchemaMigrations" in upstream(graph, name), name
+            before = upstream(graph, name)
+            assert "SchemaMigrations" in before, name
+            # Without the proxy -> instance rule the target never becomes AVAILABLE either.
+            assert proxy_to_db <= before, f"{name} may register before the proxy can reach the instance"
     # And every function that connects through the proxy comes after its target is registered.
     for name, fn in functions(template).items():
         host = fn.get("Environment", {}).get("Variables", {}).get("DB_HOST")
