@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test test-fast lint fmt migrate build validate invoke token bench bench-quick soak deploy clean
+.PHONY: help openapi venv dev dev-reset test test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick soak deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -106,31 +106,25 @@ $(TOOLS_STAMP): requirements-sam.txt
 
 validate: $(SAM_STAMP) $(TOOLS_STAMP) ## sam validate --lint, cfn-lint and checkov over template.yaml
 	$(SAM_RUN) validate --lint --template-file template.yaml --region us-east-1
-	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/cfn-lint --include-checks I -- template.yaml
 	$(TOOLS_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 build: $(SAM_STAMP) ## sam build (arm64 layer wheels, migrations bundled) into .aws-sam/build
 	$(SAM_RUN) build --template-file template.yaml --parallel
 
-# sam replaces (does not merge) the samconfig parameter_overrides when the command line gives
-# any, so the environment's overrides are read from samconfig.toml and MigrationsHash appended.
-deploy: build ## sam deploy --config-env $(ENV), passing MigrationsHash (a hash of sql/migrations)
-	@PATH="$(dir $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 PYTHONPATH=layers/shared $(PYTHON) -c "$$DEPLOY_PY" $(ENV) $(SAM)
+# scripts/deploy.py reads the environment's overrides from samconfig.toml (sam replaces, not
+# merges, them when the command line gives any), appends MigrationsHash, and refuses an unknown
+# environment or a prod environment that still carries placeholders before anything is built.
 
-define DEPLOY_PY
-import os, shlex, sys, tomllib
-from pathlib import Path
-from shared.migrations import checksum_of
-env, sam = sys.argv[1], sys.argv[2]
-config = tomllib.loads(Path("samconfig.toml").read_text())
-if env not in config:
-    sys.exit(f"samconfig.toml has no [{env}] environment")
-given = config[env].get("deploy", {}).get("parameters", {}).get("parameter_overrides", [])
-overrides = shlex.split(given) if isinstance(given, str) else list(given)
-overrides.append("MigrationsHash=" + checksum_of(Path("sql/migrations")))
-argv = [sam, "deploy", "--config-env", env, "--parameter-overrides", *overrides]
-print(" ".join(shlex.quote(a) for a in argv), flush=True)
-os.execv(sam, argv)
-endef
-export DEPLOY_PY
+deploy-check: ## print the sam deploy command of ENV without running it (ENV=dev|staging|prod)
+	@PYTHONPATH=layers/shared $(PYTHON) scripts/deploy.py $(ENV) $(SAM) --print
+
+deploy: deploy-check build ## sam deploy --config-env $(ENV) (dev, staging or prod), passing MigrationsHash
+	@PATH="$(dir $(PYTHON)):$$PATH" SAM_CLI_TELEMETRY=0 PYTHONPATH=layers/shared $(PYTHON) scripts/deploy.py $(ENV) $(SAM)
+
+# A local restore drill: dump the dev database, restore it into a fresh throwaway cluster and
+# compare every table's row count and content hash (docs/INFRASTRUCTURE.md, "Restore").
+restore-drill: $(STAMP) ## dump the local dev database, restore it into a fresh cluster, compare tables
+	@PYTHONPATH=layers/shared:. $(PY) scripts/restore_drill.py
+
 # --- end infrastructure ---

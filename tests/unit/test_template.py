@@ -214,10 +214,14 @@ def test_environment_follows_the_settings_contract(name: str, functions: dict[st
     _code, _handler, service, secret, user = FUNCTIONS[name]
     env = functions[name]["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == service
-    assert env["DB_HOST"] == {"Fn::GetAtt": ["DbProxy", "Endpoint"]}
+    if name == "MigrateFunction":  # the instance itself, before the proxy's target exists
+        assert env["DB_HOST"] == {"Fn::GetAtt": ["Database", "Endpoint.Address"]}
+        assert env["DB_AUTH"] == "secret"
+    else:
+        assert env["DB_HOST"] == {"Fn::GetAtt": ["DbProxy", "Endpoint"]}
+        assert env["DB_AUTH"] == {"Ref": "DbAuthMode"}
     assert env["DB_PORT"] == "5432"
     assert env["DB_NAME"] == {"Ref": "DbName"}
-    assert env["DB_AUTH"] == {"Ref": "DbAuthMode"}
     assert env["DB_TLS"] == "verify-full"
     assert env["DB_SECRET_ID"] == secret
     assert env["DB_USER"] == user
@@ -254,7 +258,10 @@ def test_environment_parses_with_the_layers_settings(
 ) -> None:
     """The variables the template sets are enough for shared.settings, in both auth modes."""
     env = {k: _placeholder(k, v) for k, v in functions[name]["Environment"]["Variables"].items()}
-    env["DB_AUTH"] = auth
+    if "DB_CA_BUNDLE" in env:  # built into the artifact (functions/migrate/Makefile); any PEM file here
+        env["DB_CA_BUNDLE"] = str(ROOT / "layers/shared/shared/certs/amazon-trust-services.pem")
+    if env.get("DB_AUTH") != "secret":
+        env["DB_AUTH"] = auth
     settings = load_settings(env)
     assert settings.db.port == 5432
     assert settings.db.tls == "verify-full"
@@ -264,8 +271,6 @@ def test_environment_parses_with_the_layers_settings(
 def _placeholder(key: str, value: Any) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and "Fn::If" in value:  # DB_READER_HOST: the no-replica branch
-        return _placeholder(key, value["Fn::If"][2])
     return f"resolved-{key.lower()}"
 
 
@@ -273,9 +278,7 @@ def test_stats_function_env_and_schedule(functions: dict[str, dict[str, Any]], r
     stats = functions["StatsFunction"]
     env = stats["Environment"]["Variables"]
     assert env["WRITER_DB_SECRET_ID"] == {"Ref": "AppDbSecret"}
-    assert env["DB_READER_HOST"] == {
-        "Fn::If": ["HasReadReplica", {"Fn::GetAtt": ["ReadReplica", "Endpoint.Address"]}, ""]
-    }
+    assert "DB_READER_HOST" not in env  # no read replica: see docs/INFRASTRUCTURE.md
     schedule = stats["Events"]["SnapshotSchedule"]
     assert schedule["Type"] == "Schedule"
     assert schedule["Properties"]["Schedule"] == {"Ref": "StatsScheduleRate"}
@@ -304,9 +307,9 @@ def test_schema_migrations_custom_resource_runs_before_the_api(
     assert custom["Properties"]["MigrationsHash"] == {"Ref": "MigrationsHash"}
     assert "MigrationsHash" in template["Parameters"]
     for name in API_FUNCTIONS:
-        assert "SchemaMigrations" in as_list(resources[name].get("DependsOn", [])), name
+        assert {"SchemaMigrations", "DbProxyTargetGroup"} <= set(as_list(resources[name].get("DependsOn", []))), name
     needs = set(as_list(custom["DependsOn"]))
-    assert {"DbProxyTargetGroup", "SecretsManagerEndpoint", "S3GatewayEndpoint"} <= needs
+    assert {"SecretsManagerEndpoint", "S3GatewayEndpoint", "DbIngressFromMigrate"} <= needs
 
 
 def test_builds_that_sam_cannot_do_alone_use_makefiles(resources: dict[str, Any]) -> None:
@@ -406,12 +409,12 @@ def test_parameter_group_forces_tls_and_tracks_statements(resources: dict[str, A
     assert "idle_in_transaction_session_timeout" in params
 
 
-def test_proxy_requires_tls_and_serves_exactly_the_three_logins(resources: dict[str, Any]) -> None:
+def test_proxy_requires_tls_and_serves_exactly_the_two_application_logins(resources: dict[str, Any]) -> None:
     proxy = resources["DbProxy"]["Properties"]
     assert proxy["EngineFamily"] == "POSTGRESQL"
     assert proxy["RequireTLS"] is True
     secrets = [entry["SecretArn"] for entry in proxy["Auth"]]
-    assert secrets == [MASTER_SECRET, {"Ref": "AppDbSecret"}, {"Ref": "ReadonlyDbSecret"}]
+    assert secrets == [{"Ref": "AppDbSecret"}, {"Ref": "ReadonlyDbSecret"}]
     for entry in proxy["Auth"]:
         assert entry["AuthScheme"] == "SECRETS"
         assert entry["IAMAuth"] == {"Fn::If": ["UseIamAuth", "REQUIRED", "DISABLED"]}
@@ -535,8 +538,8 @@ def test_security_groups_chain_lambda_to_proxy_to_db(resources: dict[str, Any]) 
     for group, rule in _ingress_rules(resources):
         if rule["FromPort"] == 5432:
             sources.setdefault(group, set()).add(rule["SourceSecurityGroupId"]["Ref"])
-    assert sources["ProxySecurityGroup"] == {"LambdaSecurityGroup", "MigrateSecurityGroup"}
-    assert sources["DbSecurityGroup"] == {"ProxySecurityGroup", "RotationSecurityGroup"}
+    assert sources["ProxySecurityGroup"] == {"LambdaSecurityGroup"}
+    assert sources["DbSecurityGroup"] == {"ProxySecurityGroup", "RotationSecurityGroup", "MigrateSecurityGroup"}
     db_groups = resources["Database"]["Properties"]["VPCSecurityGroups"]
     assert db_groups == [{"Ref": "DbSecurityGroup"}]
     assert resources["DbProxy"]["Properties"]["VpcSecurityGroupIds"] == [{"Ref": "ProxySecurityGroup"}]
@@ -545,7 +548,13 @@ def test_security_groups_chain_lambda_to_proxy_to_db(resources: dict[str, Any]) 
 # ------------------------------------------------------------------------- operations
 def test_alarms_cover_api_functions_and_database(resources: dict[str, Any]) -> None:
     alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
-    seen = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms}
+    seen = {
+        (m["Namespace"], m["MetricName"])
+        for a in alarms
+        for m in [a["Properties"]]
+        + [q["MetricStat"]["Metric"] for q in a["Properties"].get("Metrics", []) if "MetricStat" in q]
+        if isinstance(m.get("Namespace"), str)
+    }
     for metric in (
         ("AWS/ApiGateway", "5xx"),
         ("AWS/ApiGateway", "Latency"),
@@ -554,16 +563,23 @@ def test_alarms_cover_api_functions_and_database(resources: dict[str, Any]) -> N
         ("AWS/RDS", "CPUUtilization"),
         ("AWS/RDS", "FreeStorageSpace"),
         ("AWS/RDS", "DatabaseConnections"),
-        ("AWS/RDS", "ReplicaLag"),
         ("AWS/RDS", "ClientConnections"),
+        ("AWS/RDS", "FreeableMemory"),
+        ("AWS/RDS", "ReadLatency"),
+        ("AWS/RDS", "WriteLatency"),
+        ("AWS/RDS", "DiskQueueDepth"),
+        ("AWS/RDS", "MaximumUsedTransactionIDs"),
+        ("AWS/RDS", "AvailabilityPercentage"),
+        ("AWS/RDS", "DatabaseConnectionsBorrowLatency"),
+        ("AWS/Lambda", "Duration"),
     ):
         assert metric in seen, metric
     per_function = {
         (a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"]["Ref"])
         for a in alarms
-        if a["Properties"]["Namespace"] == "AWS/Lambda"
+        if a["Properties"].get("Namespace") == "AWS/Lambda" and "Ref" in a["Properties"]["Dimensions"][0]["Value"]
     }
-    assert per_function == {(m, f) for m in ("Errors", "Throttles") for f in FUNCTIONS}
+    assert per_function == {(m, f) for m in ("Errors", "Throttles", "Duration") for f in FUNCTIONS}
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
@@ -589,7 +605,7 @@ def test_outputs(template: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- samconfig
-@pytest.mark.parametrize("env", ["default", "prod"])
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_samconfig_overrides_name_real_parameters_with_allowed_values(env: str, template: dict[str, Any]) -> None:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     deploy = config[env]["deploy"]["parameters"]
