@@ -21,9 +21,36 @@ DEFAULT_CLAIMS_TEMPLATE = {
 }
 
 
-def claims(sub: str, *, email: str | None = None, groups: list[str] | None = None) -> dict[str, str]:
-    """JWT claims as API Gateway passes them to the function: every value a string."""
+def claims(
+    sub: str,
+    *,
+    email: str | None = None,
+    groups: list[str] | None = None,
+    email_verified: bool = True,
+) -> dict[str, str]:
+    """A Cognito ID token's claims as API Gateway passes them to the function: every value
+    a string, `email_verified` included ("true" or "false")."""
     out = dict(DEFAULT_CLAIMS_TEMPLATE, sub=sub, email=email or f"{sub[:8]}@example.com")
+    out["email_verified"] = "true" if email_verified else "false"
+    out["cognito:username"] = sub
+    if groups:
+        out["cognito:groups"] = "[" + " ".join(groups) + "]"
+    return out
+
+
+def access_claims(sub: str, *, groups: list[str] | None = None) -> dict[str, str]:
+    """A Cognito access token's claims: `client_id` and `scope` instead of `aud`, no e-mail."""
+    out = {
+        "iss": DEFAULT_CLAIMS_TEMPLATE["iss"],
+        "client_id": DEFAULT_CLAIMS_TEMPLATE["aud"],
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": DEFAULT_CLAIMS_TEMPLATE["auth_time"],
+        "iat": DEFAULT_CLAIMS_TEMPLATE["iat"],
+        "exp": DEFAULT_CLAIMS_TEMPLATE["exp"],
+        "sub": sub,
+        "username": sub,
+    }
     if groups:
         out["cognito:groups"] = "[" + " ".join(groups) + "]"
     return out

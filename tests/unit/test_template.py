@@ -370,6 +370,12 @@ def test_user_pool_and_client(resources: dict[str, Any]) -> None:
     assert resources["AdminGroup"]["Properties"]["GroupName"] == "admin"
 
 
+def test_a_changed_email_stays_unverified_until_the_user_proves_it(resources: dict[str, Any]) -> None:
+    pool = resources["UserPool"]["Properties"]
+    assert pool["AutoVerifiedAttributes"] == ["email"]
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+
+
 # ----------------------------------------------------------------------- data and secrets
 def test_every_log_group_has_retention_and_the_key(resources: dict[str, Any]) -> None:
     groups = of_type(resources, "AWS::Logs::LogGroup")
