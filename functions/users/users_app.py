@@ -252,7 +252,9 @@ def record_login(user_id: str, email: str | None = None) -> None:
     row = get_database().write_one(sql.UPDATE_LAST_LOGIN, user_id=user_id, email=email)
     if email is not None and row is not None and not row["email_stored"]:
         metrics.add_metric(name="VerifiedEmailNotStored", unit=MetricUnit.Count, value=1)
-        logger.warning("the verified address belongs to another account; the stored one is kept", extra={"user_id": user_id})
+        logger.warning(
+            "the verified address belongs to another account; the stored one is kept", extra={"user_id": user_id}
+        )
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -283,7 +285,7 @@ def _errors(*statuses: int) -> dict[int, Any]:
     summary="Register the signed-in caller",
     description=(
         "The user id is the token's `sub`; the email is the token's `email` claim when `email_verified` is "
-        "\"true\" (an ID token), otherwise none: a body's `email` must repeat the verified claim (422 otherwise). "
+        '"true" (an ID token), otherwise none: a body\'s `email` must repeat the verified claim (422 otherwise). '
         "Retry-safe: the same registration sent again answers 200 with the record; a different one, 409."
     ),
     tags=TAGS,

@@ -170,3 +170,16 @@ def prepare(
             event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
             event["headers"].setdefault("authorization", "Bearer eyJraWQiOiJleGFtcGxlIn0.e30.c2ln")
     return event
+
+
+def as_viewer(event: dict[str, Any], source_ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
+    """The event as sent by another client: its source IP and user agent as API Gateway
+    reports them (requestContext.http), a fresh random user agent when none is given."""
+    http = event["requestContext"]["http"]
+    if source_ip is not None:
+        http["sourceIp"] = source_ip
+        event["headers"]["x-forwarded-for"] = source_ip
+    agent = user_agent if user_agent is not None else "reader/" + secrets.token_hex(8)
+    http["userAgent"] = agent
+    event["headers"]["user-agent"] = agent
+    return event
