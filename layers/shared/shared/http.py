@@ -157,7 +157,7 @@ class Identity:
     sub: str
     email: str | None
     groups: frozenset[str]
-    token_use: TokenUse = "id"
+    token_use: TokenUse = "id"  # noqa: S105 - the `token_use` claim, not a credential
 
     @property
     def is_admin(self) -> bool:
