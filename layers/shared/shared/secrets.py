@@ -40,8 +40,10 @@ def get_secret_json(
     Powertools caches by name only: read another stage with max_age=0, which never caches."""
     from aws_lambda_powertools.utilities import parameters
 
-    stage = {"VersionStage": version_stage} if version_stage else {}
-    value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force, **stage)
+    if version_stage:
+        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force, VersionStage=version_stage)
+    else:
+        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
     if isinstance(value, bytes):
         value = value.decode()
     try:
