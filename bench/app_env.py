@@ -59,7 +59,11 @@ def install_secret() -> None:
 
     secret = json.loads(os.environ[SECRET_ENV])
 
-    def from_env(secret_id: str, *, max_age: int, force: bool = False) -> dict[str, Any]:
+    def from_env(
+        secret_id: str, *, max_age: int, force: bool = False, version_stage: str | None = None
+    ) -> dict[str, Any]:
+        if version_stage not in (None, "AWSCURRENT"):
+            raise shared.secrets.ServiceUnavailable("no rotation under way")  # no AWSPENDING here
         return dict(secret)
 
     shared.secrets.get_secret_json = from_env  # type: ignore[assignment]

@@ -9,6 +9,7 @@ its claims only.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -136,11 +137,27 @@ def get_post_by_slug(slug: str):
 @app.post(
     "/posts/<post_id>/views",
     summary="Count a view of a published post",
+    description=(
+        "Counts once per viewer (source IP and user agent) and post per hour; a repeat answers the "
+        "current count unchanged. The route is also throttled at API Gateway (429)."
+    ),
     tags=TAGS,
     responses={200: json_doc(ViewCount, "The new view count"), **_errors(404)},
 )
 def count_view(post_id: str):
-    return json_response({"view_count": queries.count_view(require_uuid(post_id, "post"))})
+    post = require_uuid(post_id, "post")
+    http = app.current_event.request_context.http
+    return json_response({"view_count": queries.count_view(post, viewer_key(post, http.source_ip, http.user_agent))})
+
+
+def viewer_key(post_id: str, source_ip: str | None, user_agent: str | None) -> bytes:
+    """SHA-256 of the post id, the caller's source IP and user agent: 32 bytes.
+
+    The route is public (no token, so no `sub`): a viewer is the address and client
+    API Gateway saw. The digest is stored instead of the address, and the post id in
+    it keeps one viewer's marks from being linked across posts."""
+    text = "\n".join((post_id, source_ip or "", user_agent or ""))
+    return hashlib.sha256(text.encode()).digest()
 
 
 # -- signed-in routes ----------------------------------------------------------------

@@ -182,12 +182,42 @@ SELECT t.user_id::text AS owner, t.status, EXISTS (SELECT 1 FROM upd) AS archive
 FROM target t
 """
 
-# A view, counted atomically on published posts only.
+# A view of a published post, counted at most once per viewer and window, in one
+# statement. `mark` records (post, viewer) or, when a mark exists, moves it only if it
+# is older than the window; a concurrent duplicate waits on the primary key and then
+# finds the fresh mark, so it does not count. `sweep` deletes a few expired marks
+# (never the one `mark` touches: a statement may not change a row twice), enough to
+# keep the table at about one window of views. view_count is the new count, or the
+# unchanged one; NULL when the post is not published.
 COUNT_VIEW = """
-UPDATE posts SET view_count = view_count + 1
-WHERE post_id = CAST(:post_id AS uuid) AND status = 'published'
-RETURNING view_count
+WITH target AS (
+    SELECT p.post_id FROM posts p WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
+), mark AS (
+    INSERT INTO post_view_marks AS m (post_id, viewer, counted_at)
+    SELECT t.post_id, :viewer, now() FROM target t
+    ON CONFLICT (post_id, viewer) DO UPDATE SET counted_at = EXCLUDED.counted_at
+        WHERE m.counted_at <= now() - make_interval(secs => :window_seconds)
+    RETURNING m.post_id
+), sweep AS (
+    DELETE FROM post_view_marks d
+    WHERE (d.post_id, d.viewer) IN (
+        SELECT e.post_id, e.viewer FROM post_view_marks e
+        WHERE e.counted_at <= now() - make_interval(secs => :window_seconds)
+          AND NOT (e.post_id = CAST(:post_id AS uuid) AND e.viewer = :viewer)
+        ORDER BY e.counted_at
+        LIMIT 4
+        FOR UPDATE SKIP LOCKED
+    )
+), counted AS (
+    UPDATE posts p SET view_count = p.view_count + 1 FROM mark WHERE p.post_id = mark.post_id
+    RETURNING p.view_count
+)
+SELECT coalesce((SELECT view_count FROM counted), p.view_count) AS view_count,
+       EXISTS (SELECT 1 FROM counted) AS counted
+FROM target t JOIN posts p ON p.post_id = t.post_id
 """
+# One view per viewer and post in this many seconds (sliding from the view that counted).
+VIEW_WINDOW_SECONDS = 3600
 
 # Likes: posts.like_count moves by the rows this statement really inserted or
 # deleted, and the UPDATE reads the newest like_count under the row lock, so the
@@ -604,13 +634,20 @@ def archive_post(post_id: str, who: Identity, expected: list[int] | None) -> Non
     raise _stale()
 
 
-def count_view(post_id: str) -> int:
-    # An increment is not safe to resend: after a lost reply it may have counted
-    # already. It runs as a write (never retried), so it counts once or answers 503.
-    count = get_database().write(lambda s: s.value(COUNT_VIEW, post_id=post_id))
-    if count is None:
+def count_view(post_id: str, viewer: bytes) -> int:
+    """The post's view count after this view; 404 when it is not a published post.
+
+    `viewer` is a 32-byte digest naming the viewer (see posts_app.viewer_key). A
+    viewer's views of one post count once per VIEW_WINDOW_SECONDS; the others
+    answer the current count without changing it.
+    """
+    # Not retried after a lost reply: it runs as a write, so it counts once or answers 503.
+    row = get_database().write(
+        lambda s: s.one(COUNT_VIEW, post_id=post_id, viewer=viewer, window_seconds=VIEW_WINDOW_SECONDS)
+    )
+    if row is None:
         raise NotFound("post not found")
-    return int(count)
+    return int(row["view_count"])
 
 
 def set_like(post_id: str, who: Identity, liked: bool) -> dict[str, Any]:

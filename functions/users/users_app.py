@@ -46,6 +46,7 @@ from shared.http import (
     require_identity,
     require_uuid,
     to_json,
+    verified_email,
 )
 from shared.observability import MetricUnit, logger, metrics
 from shared.pagination import decode_cursor, page
@@ -108,18 +109,26 @@ def _require_self_or_admin(who: Identity, user_id: str) -> None:
 
 def register_user(who: Identity, body: UserCreate) -> tuple[str, int]:
     """The new user's record and 201; 200 with the record when this very registration was
-    already made (a retry after a lost reply); 409 for any other conflict."""
-    email = who.email or body.email
-    if who.email and body.email and body.email.lower() != who.email.lower():
-        raise Unprocessable(
-            "the email differs from the one of your sign-in; leave it out to use that one",
-            [{"field": "email", "message": "does not match the token's email"}],
-        )
-    if not email:
-        raise Unprocessable(
-            "an email is required: your token carries none, so send it in the body",
-            [{"field": "email", "message": "this field is required"}],
-        )
+    already made (a retry after a lost reply); 409 for any other conflict.
+
+    The address is the token's verified e-mail (`who.email`), or none: an unverified
+    `email` claim or an access token registers without one, and a body's `email`
+    is accepted only when it repeats the verified claim (422 otherwise), so no one
+    can claim an address they have not proved to own.
+    """
+    email = who.email
+    if body.email is not None:
+        if email is None:
+            raise Unprocessable(
+                "an email address is taken only from a verified sign-in (an ID token whose email_verified "
+                "is true); leave email out: your verified address is added when you sign in",
+                [{"field": "email", "message": "not accepted without a verified email claim"}],
+            )
+        if body.email.lower() != email.lower():
+            raise Unprocessable(
+                "the email differs from the one of your sign-in; leave it out to use that one",
+                [{"field": "email", "message": "does not match the token's email"}],
+            )
     database = get_database()
     try:
         row = database.write_one(
@@ -235,8 +244,17 @@ def user_posts(who: Identity, user_id: str, limit: int, cursor: str | None) -> s
     return _page_json([r for r in rows if r["item"] is not None], limit, POSTS_CURSOR)
 
 
-def record_login(user_id: str) -> None:
-    get_database().execute(sql.UPDATE_LAST_LOGIN, user_id=user_id)
+def record_login(user_id: str, email: str | None = None) -> None:
+    """Set last_login_at and, when Cognito vouches for it, the user's current address.
+
+    `email` is None unless the user pool says `email_verified` is "true". An address
+    that another account holds stays with that account (logged and counted)."""
+    row = get_database().write_one(sql.UPDATE_LAST_LOGIN, user_id=user_id, email=email)
+    if email is not None and row is not None and not row["email_stored"]:
+        metrics.add_metric(name="VerifiedEmailNotStored", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "the verified address belongs to another account; the stored one is kept", extra={"user_id": user_id}
+        )
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -266,7 +284,8 @@ def _errors(*statuses: int) -> dict[int, Any]:
     "/users",
     summary="Register the signed-in caller",
     description=(
-        "The user id is the token's `sub`, the email its `email` claim (or the body's when it has none). "
+        "The user id is the token's `sub`; the email is the token's `email` claim when `email_verified` is "
+        '"true" (an ID token), otherwise none: a body\'s `email` must repeat the verified claim (422 otherwise). '
         "Retry-safe: the same registration sent again answers 200 with the record; a different one, 409."
     ),
     tags=TAGS,
@@ -424,21 +443,33 @@ def _run_bounded(work: Any, arg: str, budget: float) -> str:
 
 
 def on_cognito_event(event: dict[str, Any], context: Any) -> Any:
-    """Post-authentication: set last_login_at, then hand the event back unchanged."""
+    """Post-authentication: set last_login_at and the verified address, then hand the event back unchanged.
+
+    User attributes are strings here as in HTTP API claims: `email_verified` is "true"
+    once the user proved the address. With AttributesRequireVerificationBeforeUpdate
+    the pool keeps the old address until the new one is verified, so a changed
+    address reaches the database at the first sign-in after its verification.
+    """
     trigger = event.get("triggerSource")
     if not isinstance(trigger, str):
         return NotImplemented
     if not trigger.startswith("PostAuthentication_"):
         logger.warning("ignoring an unexpected Cognito trigger", extra={"trigger": trigger})
         return event
-    sub = ((event.get("request") or {}).get("userAttributes") or {}).get("sub")
+    attributes = (event.get("request") or {}).get("userAttributes") or {}
+    sub = attributes.get("sub")
     if not isinstance(sub, str) or not UUID_RE.match(sub):
         logger.warning("post-authentication event without a usable sub; last_login_at not updated")
         return event
     remaining = (
         context.get_remaining_time_in_millis() / 1000 - 0.5 if context is not None else LOGIN_UPDATE_BUDGET_SECONDS
     )
-    outcome = _run_bounded(record_login, sub.lower(), max(0.1, min(LOGIN_UPDATE_BUDGET_SECONDS, remaining)))
+    email = verified_email(attributes)
+    outcome = _run_bounded(
+        lambda user_id: record_login(user_id, email),
+        sub.lower(),
+        max(0.1, min(LOGIN_UPDATE_BUDGET_SECONDS, remaining)),
+    )
     if outcome != "ok":
         metrics.add_metric(name="LastLoginNotRecorded", unit=MetricUnit.Count, value=1)
         if outcome == "timeout":

@@ -150,12 +150,15 @@ def search_pattern(q: str | None) -> str | None:
 # -- request bodies ----------------------------------------------------------------
 class UserCreate(BaseModel):
     """Registration of the signed-in caller. The id is the token's `sub`; the
-    email is the token's `email` claim, or this body's when the token has none."""
+    email is the token's `email` claim when its `email_verified` is "true", else none.
+    A body's `email` is accepted only when it repeats that verified claim."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     username: Username
-    email: Email | None = Field(default=None, description="only when the token carries no email")
+    email: Email | None = Field(
+        default=None, description="optional; must equal the token's verified email claim (422 otherwise)"
+    )
     first_name: Name | None = None
     last_name: Name | None = None
     phone_number: Phone | None = None
@@ -252,9 +255,10 @@ class UserPublic(BaseModel):
 
 
 class UserRecord(UserPublic):
-    """The full record minus password_hash: only for the user themself or an admin."""
+    """The full record minus password_hash: only for the user themself or an admin.
+    `email` is null until the identity provider has verified an address."""
 
-    email: str
+    email: str | None
     phone_number: str | None
     date_of_birth: date | None
     is_active: bool

@@ -72,7 +72,8 @@ REGISTRATION_RETRY = (
     + USER_RECORD
     + """ AS body FROM users u
 WHERE u.user_id = :user_id AND u.is_active
-  AND lower(u.username) = lower(:username) AND lower(u.email) = lower(:email)"""
+  AND lower(u.username) = lower(:username)
+  AND lower(u.email) IS NOT DISTINCT FROM lower(CAST(:email AS text))"""
 )
 
 # Active users, newest first; keyset on (created_at, user_id) DESC
@@ -160,7 +161,22 @@ RETURNING user_id
 """
 
 # The seed's update_last_login (Cognito post-authentication trigger).
-UPDATE_LAST_LOGIN = "UPDATE users SET last_login_at = CURRENT_TIMESTAMP WHERE user_id = :user_id"
+# A sign-in: last_login_at, and the address Cognito has verified for this user when it
+# is given (:email NULL keeps the stored one). An address another account holds is not
+# taken over: that account keeps it until it signs in with its own new address.
+UPDATE_LAST_LOGIN = """
+UPDATE users AS u
+SET last_login_at = CURRENT_TIMESTAMP,
+    email = CASE
+        WHEN CAST(:email AS text) IS NULL THEN u.email
+        WHEN EXISTS (
+            SELECT 1 FROM users o WHERE lower(o.email) = lower(CAST(:email AS text)) AND o.user_id <> u.user_id
+        ) THEN u.email
+        ELSE CAST(:email AS text)
+    END
+WHERE u.user_id = :user_id
+RETURNING u.email IS NOT DISTINCT FROM CAST(:email AS text) AS email_stored
+"""
 
 # -- profiles -------------------------------------------------------------------------
 GET_PROFILE = (

@@ -12,7 +12,7 @@ import pytest
 from posts_app import handler
 from tests.conftest import load_event
 from tests.support.api import StatementCounter, call
-from tests.support.events import claims, prepare
+from tests.support.events import as_viewer, claims, prepare
 from tests.support.factories import make_post, make_user
 
 
@@ -36,8 +36,10 @@ def post(people, owner_conn):
     return str(make_post(owner_conn, people.author)["post_id"])
 
 
-def view(post_id: str, who=None):
-    return call(handler, prepare(load_event("posts/views.json"), path_params={"post_id": post_id}, claims=who))
+def view(post_id: str, who=None, *, source_ip: str | None = None, user_agent: str | None = None):
+    """A view from a new reader, or from the reader with this source IP and user agent."""
+    event = prepare(load_event("posts/views.json"), path_params={"post_id": post_id}, claims=who)
+    return call(handler, as_viewer(event, source_ip, user_agent))
 
 
 def like(post_id: str, who):
@@ -72,6 +74,49 @@ def test_views_count_one_by_one_in_one_statement(post):
     assert counter.count == 1
     assert first.body == {"view_count": 1}
     assert view(post).body == {"view_count": 2}
+
+
+def test_a_readers_repeated_views_count_once_per_window(post, owner_conn):
+    # Given a reader whose view counted
+    assert view(post, source_ip="198.51.100.7", user_agent="Reader/1.0").body == {"view_count": 1}
+    # When the same reader sends it again, and again
+    again = [view(post, source_ip="198.51.100.7", user_agent="Reader/1.0") for _ in range(5)]
+    # Then each answers the unchanged count
+    assert [r.body for r in again] == [{"view_count": 1}] * 5
+    # While another client at the same address (another browser), or the same one elsewhere, counts
+    assert view(post, source_ip="198.51.100.7", user_agent="Other/2.0").body == {"view_count": 2}
+    assert view(post, source_ip="198.51.100.8", user_agent="Reader/1.0").body == {"view_count": 3}
+    # And once the window has passed, the first reader counts again
+    owner_conn.run("UPDATE post_view_marks SET counted_at = now() - interval '61 minutes' WHERE post_id = :p", p=post)
+    assert view(post, source_ip="198.51.100.7", user_agent="Reader/1.0").body == {"view_count": 4}
+
+
+def test_the_mark_stores_a_digest_not_the_address(post, owner_conn):
+    view(post, source_ip="198.51.100.9", user_agent="Reader/1.0")
+    marks = owner_conn.run("SELECT viewer FROM post_view_marks WHERE post_id = :p", p=post)
+    assert len(marks) == 1 and len(marks[0][0]) == 32
+    assert b"198.51.100.9" not in marks[0][0]
+
+
+def test_expired_marks_are_swept_by_later_views(people, owner_conn):
+    # Given 10 marks older than the window on one post
+    old_post = str(make_post(owner_conn, people.author)["post_id"])
+    for n in range(10):
+        view(old_post, source_ip=f"198.51.100.{n}")
+    owner_conn.run("UPDATE post_view_marks SET counted_at = now() - interval '2 hours' WHERE post_id = :p", p=old_post)
+    # When other posts get viewed
+    fresh = str(make_post(owner_conn, people.author)["post_id"])
+    for _ in range(3):
+        view(fresh)
+    # Then each view swept up to 4 expired marks
+    left = owner_conn.run("SELECT count(*) FROM post_view_marks WHERE post_id = :p", p=old_post)[0][0]
+    assert left <= 10 - 3 * 4 + 4 and left < 10
+
+
+def test_a_repeated_view_of_a_draft_is_still_404(people, owner_conn):
+    draft = str(make_post(owner_conn, people.author, status="draft")["post_id"])
+    assert [view(draft, source_ip="198.51.100.1", user_agent="R").status for _ in range(2)] == [404, 404]
+    assert owner_conn.run("SELECT count(*) FROM post_view_marks WHERE post_id = :p", p=draft) == [[0]]
 
 
 @pytest.mark.parametrize("status", ["draft", "archived"])

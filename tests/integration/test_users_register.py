@@ -39,21 +39,27 @@ def test_registers_the_caller_from_the_token(users, owner_conn):
     assert stored == {"email": "Reader@Example.com", "username": "newcomer", "password_hash": None}
 
 
-def test_email_from_the_body_only_when_the_token_has_none(users, owner_conn):
+def test_email_in_the_body_without_a_verified_claim_is_422_and_binds_nothing(users, owner_conn):
+    # Given a token without an e-mail claim (as an access token)
     sub = new_sub()
     token = claims(sub)
-    del token["email"]
+    del token["email"], token["email_verified"]
+    # When the body names an address
     reply = send(users, "create", claims=token, body={"username": "bodymail", "email": "body@example.com"})
-    assert reply.status == 201, reply.body
-    assert reply.body["email"] == "body@example.com"
-
-
-def test_no_email_anywhere_is_422(users):
-    token = claims(new_sub())
-    del token["email"]
-    reply = send(users, "create", claims=token, body={"username": "nomail"})
-    assert reply.status == 422
+    # Then nothing is registered: nobody proved to own that address
+    assert reply.status == 422, reply.body
     assert reply.body["error"]["details"][0]["field"] == "email"
+    assert row(owner_conn, "SELECT 1 AS x FROM users WHERE lower(email) = 'body@example.com'") is None
+
+
+def test_no_email_anywhere_registers_without_an_address(users, owner_conn):
+    sub = new_sub()
+    token = claims(sub)
+    del token["email"], token["email_verified"]
+    reply = send(users, "create", claims=token, body={"username": "nomail"})
+    assert reply.status == 201, reply.body
+    assert reply.body["email"] is None
+    assert row(owner_conn, "SELECT email FROM users WHERE user_id = :u", u=sub) == {"email": None}
 
 
 def test_body_email_differing_from_the_token_is_422(users, owner_conn):

@@ -36,7 +36,7 @@ from devstack.template import load as load_template
 from devstack.workers import Worker, WorkerPool
 from tests.conftest import ROOT, load_event
 from tests.reliability.conftest import LOGS, TALLY, function_environment
-from tests.support.events import claims, prepare
+from tests.support.events import as_viewer, claims, prepare
 
 POSTS, COMMENTS, USERS = "PostsFunction", "CommentsFunction", "UsersFunction"
 
@@ -189,7 +189,8 @@ def like_event(sub: str, post_id: str) -> dict[str, Any]:
 
 
 def view_event(post_id: str) -> dict[str, Any]:
-    return prepare(sample("posts/views.json"), path_params={"post_id": post_id})
+    # Each view from another reader: one reader's repeats count once per window.
+    return as_viewer(prepare(sample("posts/views.json"), path_params={"post_id": post_id}))
 
 
 def get_post_event(sub: str, post_id: str) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from tests.reliability.faults_support import (
     view_event,
 )
 from tests.support.auth import password_is_checked
+from tests.support.rotation import Rotation
 
 MIX = [POSTS] * 3 + [COMMENTS] * 2 + [USERS]
 LOAD_SECONDS = 5.0
@@ -403,5 +404,64 @@ def test_password_rotated_under_load_costs_each_container_one_retry_and_no_reque
     assert only(ledger.statuses, {200, 201}), (ledger.statuses, ledger.failures[:5])
     # And each container paid at most one failed login: the stale password once, then the fresh secret
     assert 1 <= failed <= len(MIX)
+    findings = audit(owner_conn, world, ledger)
+    assert clean(findings), findings
+
+
+def test_rotation_step_by_step_under_load_fails_no_request(db, aws, owner_conn, admin, pg_server, mix_fleet):
+    """Single-user rotation as Secrets Manager runs it: createSecret (AWSPENDING), setSecret
+    (ALTER ROLE ... PASSWORD: the database has the new password, AWSCURRENT the old one),
+    then bursts of new logins from every container inside that gap, then finishSecret."""
+    if not password_is_checked(db):
+        pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
+    world = make_world(owner_conn, users=20, posts=10)
+    ledger = Ledger()
+    faults: Counter[str] = Counter()
+    rotation = Rotation(aws["client"], APP_SECRET, provision.APP, db.passwords)
+    log = pg_server.cluster.logfile if pg_server.cluster is not None else None
+    with nullcontext(mix_fleet) as f:
+        failed_before = failed_logins(log, provision.APP) if log else 0
+        gate = Gate(len(f.containers))
+
+        def burst() -> None:
+            # Every session drops between two requests, so every container's next request
+            # logs in again, all of them at once, with the AWSCURRENT it has cached.
+            if gate.close():
+                sessions = fleet_sessions(admin, db.name, f.tag)
+                faults["sessions terminated"] += terminate(admin, [pid for pid, _, _ in sessions])
+                faults["bursts"] += 1
+                time.sleep(0.2)  # the terminations land before the next request (as a proxy's idle drop)
+            gate.open()
+
+        def rotate(stop: threading.Event) -> None:
+            time.sleep(1.0)
+            rotation.create_secret()
+            rotation.set_secret(owner_conn)
+            try:
+                burst()
+                time.sleep(1.0)  # the load goes on inside the gap
+                burst()
+                time.sleep(1.0)
+            finally:
+                rotation.finish_secret()
+                faults["rotations"] += 1
+            time.sleep(0.5)
+            burst()  # after finishSecret: logins with the new AWSCURRENT
+
+        run_load(f.containers, world, ledger, LOAD_SECONDS + 1.5, during=rotate, gate=gate)
+        failed = failed_logins(log, provision.APP) - failed_before if log else -1
+    TALLY["faults: step-by-step rotations"] += faults["rotations"]
+    TALLY["faults: step-by-step rotation requests"] += ledger.requests
+    TALLY["faults: step-by-step rotation failed requests"] += ledger.count(lambda s: s >= 500)
+    TALLY["faults: failed logins around the rotation gap"] += failed
+    assert faults["rotations"] == 1 and faults["bursts"] == 3
+    assert faults["sessions terminated"] >= 2 * len(MIX)
+    # Then no request failed, inside the gap or after it
+    assert ledger.requests > 0 and only(ledger.statuses, {200, 201}), (ledger.statuses, ledger.failures[:5])
+    assert rotation.current_password() == db.passwords[provision.APP]
+    if log:
+        # And each container's logins in the gap paid two failed attempts (cached and fresh
+        # AWSCURRENT) before AWSPENDING; after finishSecret at most one more (the cache)
+        assert 1 <= failed <= 5 * len(MIX), failed
     findings = audit(owner_conn, world, ledger)
     assert clean(findings), findings

@@ -21,9 +21,36 @@ DEFAULT_CLAIMS_TEMPLATE = {
 }
 
 
-def claims(sub: str, *, email: str | None = None, groups: list[str] | None = None) -> dict[str, str]:
-    """JWT claims as API Gateway passes them to the function: every value a string."""
+def claims(
+    sub: str,
+    *,
+    email: str | None = None,
+    groups: list[str] | None = None,
+    email_verified: bool = True,
+) -> dict[str, str]:
+    """A Cognito ID token's claims as API Gateway passes them to the function: every value
+    a string, `email_verified` included ("true" or "false")."""
     out = dict(DEFAULT_CLAIMS_TEMPLATE, sub=sub, email=email or f"{sub[:8]}@example.com")
+    out["email_verified"] = "true" if email_verified else "false"
+    out["cognito:username"] = sub
+    if groups:
+        out["cognito:groups"] = "[" + " ".join(groups) + "]"
+    return out
+
+
+def access_claims(sub: str, *, groups: list[str] | None = None) -> dict[str, str]:
+    """A Cognito access token's claims: `client_id` and `scope` instead of `aud`, no e-mail."""
+    out = {
+        "iss": DEFAULT_CLAIMS_TEMPLATE["iss"],
+        "client_id": DEFAULT_CLAIMS_TEMPLATE["aud"],
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": DEFAULT_CLAIMS_TEMPLATE["auth_time"],
+        "iat": DEFAULT_CLAIMS_TEMPLATE["iat"],
+        "exp": DEFAULT_CLAIMS_TEMPLATE["exp"],
+        "sub": sub,
+        "username": sub,
+    }
     if groups:
         out["cognito:groups"] = "[" + " ".join(groups) + "]"
     return out
@@ -142,4 +169,17 @@ def prepare(
         else:
             event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
             event["headers"].setdefault("authorization", "Bearer eyJraWQiOiJleGFtcGxlIn0.e30.c2ln")
+    return event
+
+
+def as_viewer(event: dict[str, Any], source_ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
+    """The event as sent by another client: its source IP and user agent as API Gateway
+    reports them (requestContext.http), a fresh random user agent when none is given."""
+    http = event["requestContext"]["http"]
+    if source_ip is not None:
+        http["sourceIp"] = source_ip
+        event["headers"]["x-forwarded-for"] = source_ip
+    agent = user_agent if user_agent is not None else "reader/" + secrets.token_hex(8)
+    http["userAgent"] = agent
+    event["headers"]["user-agent"] = agent
     return event

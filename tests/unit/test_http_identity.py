@@ -32,3 +32,31 @@ def test_identity_only_from_authorizer_claims():
 def test_etag_is_quoted_and_stable():
     assert etag_of("a", 1) == etag_of("a", 1) != etag_of("a", 2)
     assert etag_of("a", 1).startswith('"') and etag_of("a", 1).endswith('"')
+
+
+SUB = "0d9f5b1e-3c1a-4f6e-9a7b-2c8d4e6f8a0b"
+
+
+def _event(claims: dict) -> dict:
+    return {"requestContext": {"authorizer": {"jwt": {"claims": {"sub": SUB, **claims}}}}}
+
+
+@pytest.mark.parametrize(
+    ("claims", "token_use", "email"),
+    [
+        ({"token_use": "id", "aud": "c", "email": "a@example.com", "email_verified": "true"}, "id", "a@example.com"),
+        ({"token_use": "id", "aud": "c", "email": "a@example.com", "email_verified": "false"}, "id", None),
+        ({"token_use": "id", "aud": "c", "email": "a@example.com"}, "id", None),
+        ({"token_use": "id", "aud": "c", "email": "a@example.com", "email_verified": True}, "id", "a@example.com"),
+        ({"token_use": "access", "client_id": "c", "scope": "openid"}, "access", None),
+        # an access token never binds an address, even with e-mail claims added to it
+        ({"token_use": "access", "client_id": "c", "email": "a@example.com", "email_verified": "true"}, "access", None),
+        # another issuer: RFC 9068 access tokens name client_id; ID tokens an aud
+        ({"client_id": "c", "email": "a@example.com", "email_verified": "true"}, "access", None),
+        ({"aud": "c", "email": "a@example.com", "email_verified": "true"}, "id", "a@example.com"),
+    ],
+)
+def test_only_a_verified_id_token_email_is_the_identity_email(claims, token_use, email):
+    who = identity_from_event(_event(claims))
+    assert who is not None
+    assert (who.token_use, who.email) == (token_use, email)

@@ -361,6 +361,18 @@ def test_http_api_authorizer_logs_cors_and_throttling(resources: dict[str, Any])
     assert "StageVariables" not in props
 
 
+def test_the_public_view_counter_has_its_own_lower_throttle(template: dict[str, Any]) -> None:
+    props = template["Resources"]["HttpApi"]["Properties"]
+    views = props["RouteSettings"]["POST /posts/{post_id}/views"]
+    parameters = template["Parameters"]
+    assert 0 < views["ThrottlingRateLimit"] < parameters["ApiThrottlingRateLimit"]["Default"]
+    assert (
+        views["ThrottlingRateLimit"] <= views["ThrottlingBurstLimit"] < parameters["ApiThrottlingBurstLimit"]["Default"]
+    )
+    # the key is a route of the API: a typo would throttle nothing
+    assert ("POST", "/posts/{post_id}/views") in ROUTES
+
+
 def test_user_pool_and_client(resources: dict[str, Any]) -> None:
     pool = resources["UserPool"]["Properties"]
     assert pool["UsernameAttributes"] == ["email"]
@@ -371,6 +383,12 @@ def test_user_pool_and_client(resources: dict[str, Any]) -> None:
     assert all(password[k] for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
     assert resources["UserPoolClient"]["Properties"]["GenerateSecret"] is False
     assert resources["AdminGroup"]["Properties"]["GroupName"] == "admin"
+
+
+def test_a_changed_email_stays_unverified_until_the_user_proves_it(resources: dict[str, Any]) -> None:
+    pool = resources["UserPool"]["Properties"]
+    assert pool["AutoVerifiedAttributes"] == ["email"]
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
 
 
 # ----------------------------------------------------------------------- data and secrets

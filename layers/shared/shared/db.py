@@ -28,7 +28,13 @@ tests/integration/test_db_*.py reproduce them):
   proxy idle timeout) is replaced without sending anything, which is safe for
   writes too. A failure *during* a statement is retried once only for reads.
 * An authentication failure (SQLSTATE class 28) re-fetches the secret with
-  force_fetch and retries once, so a rotation never causes an outage.
+  force_fetch and retries once, so a rotation never causes an outage. When the
+  fresh AWSCURRENT fails too, the rotation is between setSecret (the database
+  has the new password) and finishSecret (the secret does not say so yet): the
+  AWSPENDING version is tried once. Through RDS Proxy this changes nothing (the
+  proxy checks clients against the AWSCURRENT it read) and costs one more failed
+  login; connecting directly (migrations, the stats reader, the local stack) it
+  closes the gap.
 * A login cut off half-way (the new backend terminated, the path dropped) is
   tried once more: nothing was sent yet. A refused or silent server is not.
 """
@@ -51,7 +57,7 @@ from .errors import (
     is_connection_failure,
     sqlstate,
 )
-from .secrets import Credentials, database_credentials
+from .secrets import Credentials, database_credentials, pending_database_credentials
 from .settings import DatabaseSettings, get_settings
 from .wire import PipelinedConnection, open_socket
 
@@ -144,17 +150,21 @@ class Database:
         self,
         settings: DatabaseSettings,
         credentials: Callable[..., Credentials] = database_credentials,
+        pending_credentials: Callable[[DatabaseSettings], Credentials | None] = pending_database_credentials,
     ):
         self.settings = settings
         self._credentials = credentials
+        self._pending_credentials = pending_credentials
         self._conn: PipelinedConnection | None = None
         self._lock = threading.RLock()
         self.connects = 0
+        self.pending_logins = 0  # logins that needed AWSPENDING (a rotation's gap)
 
     # -- connection lifecycle ---------------------------------------------------
-    def _open(self, force_secret: bool = False) -> PipelinedConnection:
+    def _open(self, force_secret: bool = False, creds: Credentials | None = None) -> PipelinedConnection:
         s = self.settings
-        creds = self._credentials(s, force=force_secret)
+        if creds is None:
+            creds = self._credentials(s, force=force_secret)
         try:
             sock = open_socket(s.host, s.port, s.connect_timeout)
         except OSError as exc:
@@ -178,15 +188,17 @@ class Database:
         self.connects += 1
         return conn
 
-    def _open_again_if_broken(self, force_secret: bool = False) -> PipelinedConnection:
+    def _open_again_if_broken(
+        self, force_secret: bool = False, creds: Credentials | None = None
+    ) -> PipelinedConnection:
         try:
-            return self._open(force_secret)
+            return self._open(force_secret, creds)
         except (DatabaseError, InterfaceError, OSError) as exc:
             if not _broken_while_opening(exc):
                 raise
             # The new session died while logging in (terminated, a failover, a proxy
             # dropping it). Nothing was sent, so one more attempt is safe for any work.
-            return self._open(force_secret)
+            return self._open(force_secret, creds)
 
     def _connect(self) -> PipelinedConnection:
         try:
@@ -195,8 +207,18 @@ class Database:
             except DatabaseError as exc:
                 if not is_auth_failure(exc):
                     raise
-                # The cached secret may predate a rotation: fetch it fresh, once.
+            # The cached secret may predate a rotation: fetch it fresh, once.
+            try:
                 return self._open_again_if_broken(force_secret=True)
+            except DatabaseError as exc:
+                if not is_auth_failure(exc):
+                    raise
+                # Between setSecret and finishSecret: the new password is only in AWSPENDING.
+                pending = self._pending_credentials(self.settings)
+                if pending is None:
+                    raise
+                self.pending_logins += 1
+                return self._open_again_if_broken(creds=pending)
         except AppError:
             raise
         except (DatabaseError, InterfaceError, OSError, ssl.SSLError) as exc:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -164,11 +164,24 @@ DATETIME_RANGE. The one type for every datetime parameter and body field."""
 
 
 # -- identity -------------------------------------------------------------------------
+TokenUse = Literal["id", "access"]
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
+    """The caller as the JWT authorizer verified it.
+
+    `email` is the address only when the issuer vouches for it: an ID token whose
+    `email_verified` claim is "true" (API Gateway passes every claim as a string).
+    An unverified address, or a token without one (an access token), gives None.
+    `token_use` is "id" or "access": Cognito's `token_use` claim, or, for another
+    issuer, "access" when the token names a `client_id` and no `aud` (RFC 9068).
+    """
+
     sub: str
     email: str | None
     groups: frozenset[str]
+    token_use: TokenUse = "id"  # noqa: S105 - the `token_use` claim, not a credential
 
     @property
     def is_admin(self) -> bool:
@@ -176,6 +189,26 @@ class Identity:
 
     def can_act_for(self, user_id: str) -> bool:
         return self.is_admin or self.sub == user_id
+
+
+def claim_is_true(value: Any) -> bool:
+    """A boolean claim as API Gateway delivers it: the string "true" (or a JSON true)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def verified_email(claims: dict[str, Any]) -> str | None:
+    """The `email` claim when `email_verified` is true, else None (OpenID Connect Core 5.1)."""
+    email = claims.get("email")
+    if not isinstance(email, str) or not email.strip() or not claim_is_true(claims.get("email_verified")):
+        return None
+    return email.strip()
+
+
+def token_use_of(claims: dict[str, Any]) -> TokenUse:
+    use = claims.get("token_use")
+    if use in ("id", "access"):
+        return use  # type: ignore[return-value]
+    return "access" if "client_id" in claims and "aud" not in claims else "id"
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
@@ -201,11 +234,12 @@ def identity_from_event(event: dict[str, Any]) -> Identity | None:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not UUID_RE.match(sub):
         return None
-    email = claims.get("email")
+    use = token_use_of(claims)
     return Identity(
         sub=sub.lower(),
-        email=email if isinstance(email, str) else None,
+        email=verified_email(claims) if use == "id" else None,
         groups=parse_groups(claims.get("cognito:groups")),
+        token_use=use,
     )
 
 

@@ -5,6 +5,11 @@ caching, so a warm container does not call Secrets Manager per request. After
 a rotation the cached password is stale: `db` sees SQLSTATE class 28 and asks
 again with `force=True`, which bypasses the cache once.
 
+Single-user rotation changes the database password (setSecret) before the new
+version becomes AWSCURRENT (finishSecret). In between, AWSCURRENT no longer
+logs in and the new password is only in AWSPENDING: `pending_database_credentials`
+reads that version, never from the cache and never into it (max_age=0).
+
 Powertools (and with it boto3) is imported on the first fetch, not at module
 import: a container pays for it once, inside its first connect.
 """
@@ -28,10 +33,17 @@ class Credentials:
         return f"Credentials(user={self.user!r}, password='***')"
 
 
-def get_secret_json(secret_id: str, *, max_age: int, force: bool = False) -> dict[str, Any]:
+def get_secret_json(
+    secret_id: str, *, max_age: int, force: bool = False, version_stage: str | None = None
+) -> dict[str, Any]:
+    """The secret's JSON: AWSCURRENT (GetSecretValue's default), or `version_stage`.
+    Powertools caches by name only: read another stage with max_age=0, which never caches."""
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
+    if version_stage:
+        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force, VersionStage=version_stage)
+    else:
+        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
     if isinstance(value, bytes):
         value = value.decode()
     try:
@@ -67,3 +79,21 @@ def database_credentials(db: DatabaseSettings, *, force: bool = False) -> Creden
         return Credentials(str(data["username"]), str(data["password"]))
     except KeyError:
         raise ServiceUnavailable("database credentials are misconfigured") from None
+
+
+def pending_database_credentials(db: DatabaseSettings) -> Credentials | None:
+    """The AWSPENDING version of the database secret, or None when there is none.
+
+    Only during a rotation does the secret have an AWSPENDING version; any other
+    time (and for IAM authentication) this is None, and so is a pending version
+    that cannot be read or parsed: the caller then reports its original failure.
+    """
+    if db.auth != "secret" or db.secret_id is None:
+        return None
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        data = get_secret_json(db.secret_id, max_age=0, force=True, version_stage="AWSPENDING")
+        return Credentials(str(data["username"]), str(data["password"]))
+    except (GetParameterError, ServiceUnavailable, KeyError):
+        return None
