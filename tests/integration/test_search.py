@@ -95,7 +95,7 @@ def test_mixed_script_titles_are_found_by_either_part(author, owner_conn):
     assert search("postgresql") == ["PostgreSQLのインデックス設計入門"]
     assert search("インデックス設計") == ["PostgreSQLのインデックス設計入門"]
     assert search("Proxyと接続") == ["RDS Proxyと接続プール"]
-    assert search("ｐｒｏｘｙ") == ["RDS Proxyと接続プール"]  # full-width Latin is NFKC-normalised
+    assert search("ｐｒｏｘｙ") == ["RDS Proxyと接続プール"]  # noqa: RUF001 (full-width on purpose) — full-width Latin is NFKC-normalised
     assert search("ﾌﾟｰﾙ") == ["RDS Proxyと接続プール"]  # so is half-width katakana
 
 
@@ -122,7 +122,8 @@ def test_ranked_pages_cover_every_match_once_in_order(author, owner_conn):
     post(owner_conn, author.id, "関係ない", 20)
 
     def order(posts):
-        return [str(p["post_id"]) for p in sorted(posts, key=lambda p: (p["published_at"], str(p["post_id"])), reverse=True)]
+        newest_first = sorted(posts, key=lambda p: (p["published_at"], str(p["post_id"])), reverse=True)
+        return [str(p["post_id"]) for p in newest_first]
 
     # When the client follows next_cursor, 4 at a time, each page one statement
     with StatementCounter() as counter:
@@ -165,7 +166,12 @@ def test_sort_by_date_and_by_popularity_with_a_search(author, owner_conn):
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"q": "   "}, "q"), ({"q": "\u3000"}, "q"), ({"sort": "relevance"}, "sort"), ({"q": "a b c d e f g h i j k"}, "q")],
+    [
+        ({"q": "   "}, "q"),
+        ({"q": "\u3000"}, "q"),
+        ({"sort": "relevance"}, "sort"),
+        ({"q": "a b c d e f g h i j k"}, "q"),
+    ],
 )
 def test_searches_that_cannot_run_are_422_with_the_field(author, query, field):
     reply = listing(query)
@@ -303,3 +309,32 @@ def test_a_blank_user_search_is_422(users, people, q):
     reply = send(users, "list", query={"q": q})
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["field"] == "q"
+
+
+# -- the development seed and its sample events ------------------------------------------
+@pytest.fixture()
+def dev_seed(db, owner_conn):
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "sql" / "seed").glob("*.sql")):
+        owner_conn.run(path.read_text())
+    return db
+
+
+def test_the_sample_searches_show_both_languages_on_the_dev_seed(dev_seed, users):
+    # Japanese: titles first, then a post that says it only in its content; drafts never
+    titles = [i["title"] for i in call(handler, load_event("posts/list_search.json")).body["items"]]
+    assert titles[:2] == ["データベースのバックアップ戦略", "Serverless データベース design notes"]
+    assert "PostgreSQLのインデックス設計入門" in titles[2:]  # content only, newer than the next
+    assert "Lambdaのコールドスタートを短くする" in titles  # content only
+    assert all(not t.startswith("下書き") for t in titles)
+    two = [i["title"] for i in call(handler, load_event("posts/list_search_two_characters.json")).body["items"]]
+    assert two == ["PostgreSQLのインデックス設計入門", "接続プールの設計"]
+    assert search("vacuum")[0] == "Tuning autovacuum for busy tables"
+    slug = call(handler, load_event("posts/get_by_slug_japanese.json"))
+    assert slug.status == 200 and slug.body["title"] == "PostgreSQLのインデックス設計入門"
+    # Names: the seed's user1 田中 太郎 and 田中 美咲; a full name with a space; a username prefix
+    names = {u["username"] for u in send(users, "list_search_japanese").body["items"]}
+    assert {"user1", "misaki_t"} <= names
+    assert {u["username"] for u in send(users, "list_search_full_name").body["items"]} == {"suzuki_ichiro"}
+    assert {u["username"] for u in send(users, "list_search_username_prefix").body["items"]} == {"suzuki_ichiro"}

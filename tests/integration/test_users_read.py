@@ -124,7 +124,7 @@ def test_search_wildcards_in_input_are_literal(users, owner_conn):
 @pytest.mark.parametrize("q", ["ab", "  a ", "%%%", "___", "\\\\\\", "- -", "田"])
 def test_short_and_symbol_only_searches_are_ordinary_queries(users, owner_conn, q):
     # Any length is served by the n-gram index (sql/migrations/0010); symbols match literally.
-    make_user(owner_conn, username="plainname", first_name="Plain", last_name="Name")
+    make_user(owner_conn, username="kimi_joy", first_name="Kimi", last_name="Joy")
     reply = send(users, "list", query={"q": q})
     assert reply.status == 200
     assert reply.body["items"] == []

@@ -21,7 +21,7 @@ from users_models import ProfileIn, UserCreate, UserUpdate, search_query
         ("jp_wr", "jp_wr", "jp\\_wr%"),
         ("100%", "100%", "100\\%%"),
         ("back\\slash", "back\\slash", "back\\\\slash%"),
-        ("ｔａｒｏ", "taro", "taro%"),
+        ("ｔａｒｏ", "taro", "taro%"),  # noqa: RUF001 (full-width on purpose)
         ("a", "a", "a%"),
     ],
 )
