@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pg8000.native
+import posts_queries
+from posts_models import search_terms
 
 from bench.search_data import EN_WORDS, JA_WORDS, generate_posts
 from bench.stats_util import summarize
-
-import posts_queries
-from posts_models import search_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +85,7 @@ def timed(conn: Any, sql: str, params: dict[str, Any]) -> tuple[float, list[Any]
 
 def latency(conn: Any, rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, q in QUERIES:
+    for _, q in QUERIES:
         timed(conn, SQL, _params(q))  # warm the cache for this query
     samples: dict[str, list[float]] = {label: [] for label, _ in QUERIES}
     for _ in range(rounds):  # interleaved: a burst of load hits every query alike
