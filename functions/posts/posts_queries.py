@@ -283,7 +283,7 @@ READ_POST = (
 # -- lists -----------------------------------------------------------------------------
 # Optional filters are `:x IS NULL OR ...`: unnamed statements are planned with
 # their parameter values, so an absent filter folds away and a present one can
-# use its index (author feed, GIN on tags, trigram on title/excerpt).
+# use its index (author feed, GIN on tags, n-gram GIN on title, excerpt and content).
 _LIST_SQL = """
 SELECT {item} AS item, p.published_at, p.post_id, p.score
 FROM (
@@ -372,17 +372,19 @@ def list_sql(sort: str, fields: frozenset[str], with_cursor: bool) -> str:
 # title, excerpt and content (not all in the title). Within a tier, newest first.
 # The keyset is (tier, published_at, post_id).
 #
-# Each tier is answered one of two ways, decided per request inside the one
-# statement. The probe reads the newest posts after the cursor through the feed
-# index (a fixed window) and rechecks them: when a word is common, the window
-# already holds more than a page of matches, and those are exactly the first ones
-# in the tier's order (every match outside the window is older). Otherwise the
-# GIN index finds all the tier's matches and a top-N sort picks the page. The
-# one-time filters on the probe's count make PostgreSQL run only the branch it
-# needs; a tier runs only while the earlier tiers left the page short.
+# Each tier is answered one of three ways, decided per request inside the one
+# statement. A probe reads the newest posts after the cursor through the feed
+# index (a fixed window) and rechecks them: when the window holds more than a
+# page of matches, those are exactly the first ones in the tier's order (every
+# match outside the window is older). A small window serves common words; a
+# larger one, run only when the small one fell short, serves words in a few
+# percent of the posts. Otherwise the GIN index finds all of the tier's matches
+# and a top-N sort picks the page (rare words: few rows to fetch). One-time
+# filters on the probes' counts make PostgreSQL run only what it needs; a tier
+# runs only while the earlier tiers left the page short.
 # Measured: BENCHMARKS.md, "Search" (bench/search.py).
-TITLE_PROBE_ROWS = 1000
-DOCUMENT_PROBE_ROWS = 300
+TITLE_PROBE_ROWS = (1000,)
+DOCUMENT_PROBE_ROWS = (300, 3000)
 
 _SEARCH_FILTERS = """
       AND (CAST(:author AS uuid) IS NULL OR p.user_id = CAST(:author AS uuid))
@@ -396,8 +398,8 @@ _SEARCH_COLUMNS = (
 )
 
 
-_TIER_SQL = """
-t{n}_probe AS MATERIALIZED (
+_PROBE_SQL = """
+t{n}_probe{k} AS MATERIALIZED (
     SELECT {columns} FROM (
         SELECT p.* FROM posts p
         WHERE p.status = 'published' {filters} {keyset} {gate}
@@ -407,21 +409,19 @@ t{n}_probe AS MATERIALIZED (
     WHERE {recheck} {exclude}
     ORDER BY p.published_at DESC, p.post_id DESC
     LIMIT CAST(:limit AS int) + 1
-), t{n} AS MATERIALIZED (
-    SELECT * FROM t{n}_probe WHERE (SELECT count(*) FROM t{n}_probe) > CAST(:limit AS int)
-    UNION ALL
+)"""
+
+_INDEX_SQL = """
     (SELECT {columns} FROM posts p
      WHERE p.status = 'published' {filters} {keyset} {gate} AND {match} {exclude}
-       AND (SELECT count(*) FROM t{n}_probe) <= CAST(:limit AS int)
      ORDER BY p.published_at DESC, p.post_id DESC
-     LIMIT CAST(:limit AS int) + 1)
-)"""
+     LIMIT CAST(:limit AS int) + 1)"""
 
 
 @dataclass(frozen=True)
 class SearchSort:
     kind: str
-    tiers: tuple[tuple[str, int], ...]  # (searched text, probe rows), best tier first
+    tiers: tuple[tuple[str, tuple[int, ...]], ...]  # (searched text, probe windows), best tier first
 
 
 SEARCH_SORTS: dict[str, SearchSort] = {
@@ -433,8 +433,8 @@ SEARCH_SORTS: dict[str, SearchSort] = {
 SEARCH_KEY = ("tier", "published_at", "post_id")
 
 
-def _tier_sql(n: int, tiers: tuple[tuple[str, int], ...]) -> str:
-    text, probe_rows = tiers[n - 1]
+def _tier_sql(n: int, tiers: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
+    text, windows = tiers[n - 1]
     # Tiers before the cursor's are done; the cursor's own continues after its
     # key; later tiers start from their top.
     tier = "CAST(:c_tier AS int)"
@@ -456,17 +456,23 @@ def _tier_sql(n: int, tiers: tuple[tuple[str, int], ...]) -> str:
     gate = "AND (" + earlier + ") <= CAST(:limit AS int)" if earlier else ""
     # A match of an earlier tier belongs to that tier only.
     exclude = "".join("AND NOT " + _recheck(t) + " " for t, _ in tiers[: n - 1])
-    return _TIER_SQL.format(
-        n=n,
-        columns=_SEARCH_COLUMNS,
-        filters=_SEARCH_FILTERS,
-        keyset=keyset,
-        gate=gate,
-        probe_rows=probe_rows,
-        recheck=_recheck(text),
-        exclude=exclude,
-        match=_match(text),
-    )
+    parts = dict(columns=_SEARCH_COLUMNS, filters=_SEARCH_FILTERS, keyset=keyset, exclude=exclude)
+    probes = ["t" + str(n) + "_probe" + str(k) for k in range(1, len(windows) + 1)]
+
+    def short(names: list[str]) -> str:  # every named probe found at most a page
+        return "".join(" AND (SELECT count(*) FROM " + p + ") <= CAST(:limit AS int)" for p in names)
+
+    ctes = [
+        _PROBE_SQL.format(
+            n=n, k=k, probe_rows=rows, recheck=_recheck(text), gate=gate + short(probes[: k - 1]), **parts
+        )
+        for k, rows in enumerate(windows, 1)
+    ]
+    answers = [
+        "    SELECT * FROM " + p + " WHERE (SELECT count(*) FROM " + p + ") > CAST(:limit AS int)" for p in probes
+    ]
+    answers.append(_INDEX_SQL.format(gate=gate + short(probes), match=_match(text), **parts))
+    return ",".join(ctes) + ",\nt" + str(n) + " AS MATERIALIZED (\n" + "\n    UNION ALL\n".join(answers) + "\n)"
 
 
 @lru_cache(maxsize=64)

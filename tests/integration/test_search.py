@@ -134,26 +134,52 @@ def test_ranked_pages_cover_every_match_once_in_order(author, owner_conn):
     assert counter.count == pages
 
 
-def test_the_probe_and_the_index_give_the_same_order(author, owner_conn):
-    """A common word is answered from the newest posts (the probe window), a rare one
-    through the GIN index; both must give the tier's exact order, across the window."""
+def test_the_probes_and_the_index_give_the_same_order(author, owner_conn):
+    """A common word is answered from the newest posts (the small probe window), a
+    word in a few percent of posts from the larger window, a rare one through the
+    GIN index: each must give the tier's exact order, page after page."""
+    windows = posts_queries.DOCUMENT_PROBE_ROWS
+    filler = windows[-1] + 50
     owner_conn.run(
         "INSERT INTO posts (post_id, user_id, title, content, slug, status, published_at) "
         "SELECT gen_random_uuid(), CAST(:a AS uuid), 'filler ' || g, "
-        "CASE WHEN g % 2 = 0 THEN 'よくある話題' ELSE 'nothing' END, 'filler-' || g, 'published', "
-        "CAST(:base AS timestamptz) + g * interval '1 minute' FROM generate_series(1, :n) g",
+        "CASE WHEN g % 100 = 0 THEN 'よくある ときどき' WHEN g % 2 = 0 THEN 'よくある' ELSE 'nothing' END, "
+        "'filler-' || g, 'published', CAST(:base AS timestamptz) + (g / 3) * interval '1 minute' "
+        "FROM generate_series(1, :n) g",
         a=author.id,
         base=BASE + timedelta(days=30),
-        n=posts_queries.DOCUMENT_PROBE_ROWS + 50,
+        n=filler,
     )
-    old = [post(owner_conn, author.id, f"old {i}", i, content="めったにない話題") for i in range(3)]
-    common, _ = walk({"q": "よくある", "limit": "25"})
-    assert len(common) == (posts_queries.DOCUMENT_PROBE_ROWS + 50) // 2
-    stamps = [i["published_at"] for i in common]
-    assert stamps == sorted(stamps, reverse=True)
-    rare, _ = walk({"q": "めったに", "limit": "2"})
-    assert [i["title"] for i in rare] == ["old 2", "old 1", "old 0"]
-    assert {i["post_id"] for i in rare} == {str(p["post_id"]) for p in old}
+    for i in range(3):
+        post(owner_conn, author.id, f"old {i}", i, content="めったにない話題")
+
+    def expected(word: str) -> list[str]:
+        rows = owner_conn.run(
+            "SELECT post_id::text FROM posts WHERE content LIKE :w ORDER BY published_at DESC, post_id DESC",
+            w="%" + word + "%",
+        )
+        return [r[0] for r in rows]
+
+    def pages(word: str, limit: int, most: int) -> list[str]:
+        items, cursor = [], None
+        for _ in range(most):
+            reply = listing({"q": word, "limit": str(limit), **({"cursor": cursor} if cursor else {})})
+            assert reply.status == 200, reply.body
+            items += [i["post_id"] for i in reply.body["items"]]
+            cursor = reply.body["next_cursor"]
+            if cursor is None:
+                break
+        return items
+
+    # Common: half the posts; the small window answers, three pages checked.
+    assert windows[0] // 2 > 11
+    assert pages("よくある", 10, 3) == expected("よくある")[:30]
+    # A few percent: the small window holds too few, the larger one enough.
+    assert windows[0] // 100 < 11 < windows[-1] // 100
+    assert pages("ときどき", 10, 100) == expected("ときどき")
+    # Rare and older than every window: the GIN index.
+    assert pages("めったに", 2, 100) == expected("めったに")
+    assert len(expected("めったに")) == 3
 
 
 def test_sort_by_date_and_by_popularity_with_a_search(author, owner_conn):

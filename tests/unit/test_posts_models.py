@@ -220,3 +220,9 @@ def test_parse_fields():
     assert q.parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
     with pytest.raises(q.Unprocessable):
         q.parse_fields("title,content", "published_at")
+
+
+@pytest.mark.parametrize("sort", sorted(q.SEARCH_SORTS))
+def test_search_statements_stay_below_the_size_that_pins_an_rds_proxy_session(sort):
+    # RDS Proxy pins a session for statements over 16 KB (DESIGN.md, decision 2).
+    assert len(q.search_sql(sort, frozenset(q.LIST_FIELDS)).encode()) < 16 * 1024
