@@ -238,7 +238,8 @@ def measure(conn: Any, rounds: int, drop_for_writes: bool = True) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.search")
     parser.add_argument("--posts", type=int, default=1_000_000)
-    parser.add_argument("--dsn", help="an existing database with generated data (skips generation)")
+    parser.add_argument("--dsn", help="an existing, migrated database (owner rights): no cluster is started")
+    parser.add_argument("--generate", action="store_true", help="with --dsn: generate --posts posts into it first")
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
     command = "python -m bench.search " + " ".join(sys.argv[1:])
@@ -253,7 +254,8 @@ def main() -> None:
             port=u.port or 5432,
             database=u.path.lstrip("/"),
         )
-        result = {"command": command, **measure(conn, args.rounds)}
+        timings = build(conn, args.posts) if args.generate else {}
+        result = {"command": command, "build": timings, **measure(conn, args.rounds)}
     else:
         from bench.env import bench_database
         from devstack import provision

@@ -26,11 +26,18 @@
 --     "ab ba" share theirs). Plain SQL and core GIN only: identical on RDS and
 --     here, with no extension to allow-list.
 --
--- Measured (bench/search.py; BENCHMARKS.md has the plans and the command):
--- see the "Search" section of BENCHMARKS.md for p50/p95 per query kind, the
--- index sizes against the table, and create/update latency with these indexes
--- against without them.
---
+-- Measured (bench/search.py; BENCHMARKS.md, "Search", has the plans and the
+-- command) on 100,000 posts of Japanese, English and mixed text, on a shared
+-- 2-core machine at load average ~12, client-side through pg8000:
+--   p50 / p95: common word データベース (59% of posts) 23 / 36 ms, "database"
+--   25 / 36 ms, two CJK characters 設計 33 / 49 ms, rare word ロールバック (3%)
+--   32 / 43 ms; the plans' own execution 6-15 ms. Ranked page 20 / page 1:
+--   0.88-1.03. Index sizes: document grams 51 MB and title grams 8 MB against a
+--   130 MB table; builds 211 s and 15 s. Writes with these indexes / without
+--   (1,600 characters of content): create 1.66, update 1.54 (p50).
+--   1M posts: `make bench-search` (the generator and the two GIN builds take
+--   about an hour on this machine; not run here).
+
 -- Built without CONCURRENTLY inside this file's transaction, as the earlier
 -- index migrations are: the posts table of a new deployment is small. A large
 -- live table would take the two posts indexes in a `-- migrate:no-transaction`
