@@ -30,6 +30,7 @@ from posts_models import (
     parse_if_match,
 )
 
+from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
     IsoDateTime,
@@ -242,3 +243,4 @@ def transfer_post(post_id: str, body: TransferRequest):
 
 
 handler = make_handler(app)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import stats_queries as q
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from shared import snapstart
 from shared.db import Database, get_database
 from shared.errors import AppError, ServiceUnavailable, Unprocessable
 from shared.http import IsoDateTime, create_app, json_response, make_handler, require_admin
@@ -218,3 +219,4 @@ def health():
 
 
 handler = make_handler(app, extra=on_schedule)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore

@@ -32,6 +32,7 @@ from users_models import (
     search_pattern,
 )
 
+from shared import snapstart
 from shared.db import get_database
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.http import (
@@ -447,3 +448,4 @@ def on_cognito_event(event: dict[str, Any], context: Any) -> Any:
 
 
 handler = make_handler(app, extra=on_cognito_event)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore
