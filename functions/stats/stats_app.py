@@ -117,6 +117,9 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     values, details = collect(source_db)
     duration_ms = int((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    ranked = writer.value(q.REFRESH_POPULAR)  # before the duplicate check: a retried slot refreshes too
+    ranking_ms = int((time.perf_counter() - started) * 1000)
     previous_row = writer.one(q.PREVIOUS_COUNTERS, scheduled_at=at)
     previous = previous_row["metrics"] if previous_row else None
     recorded = writer.write_one(
@@ -133,6 +136,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         )
         return {"status": "duplicate", "scheduled_at": at.isoformat()}
     count = publish(values, previous, duration_ms)
+    metrics.add_metric(name="PopularRankingDuration", unit=MetricUnit.Milliseconds, value=ranking_ms)
     logger.info(
         "statistics published",
         extra={
@@ -140,6 +144,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
             "source": source,
             "duration_ms": duration_ms,
             "metrics_published": count,
+            "popular_posts_ranked": ranked,
             "top_authors": details.get("top_authors"),
             "unused_indexes": details.get("unused_indexes"),
             "slow_statements": details.get("slow_statements"),
