@@ -116,6 +116,26 @@ def test_a_restored_child_never_answers_on_the_parents_session(db):
     assert backend_pid() == parent
 
 
+def test_a_restored_child_has_its_connection_before_the_first_request(db):
+    snapstart.run_before_snapshot_hooks()
+
+    def restored() -> bool:
+        snapstart.run_after_restore_hooks()
+        return shared_db._databases["primary"]._conn is not None  # opened by the hook, not by a request
+
+    assert in_child(restored) is True
+
+
+def test_restore_never_fails_when_the_database_is_down(layer, monkeypatch, free_tcp_port):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DB_PORT", str(free_tcp_port))  # nothing listens there
+    get_settings.cache_clear()
+    snapstart.restore()  # no exception: the first request will answer 503 and try again
+    assert shared_db._databases["primary"]._conn is None
+    get_settings.cache_clear()
+
+
 def test_restored_children_draw_different_random_numbers(db):
     snapstart.run_before_snapshot_hooks()
     random.seed(1234)  # a snapshot holds one random state

@@ -18,7 +18,8 @@ A function module calls `register(app)` once, after building its handler:
   connection without sending anything (a socket in a snapshot is shared by every restored
   copy; it must never carry a request), drops Powertools' parameter providers (their cached
   secrets' age counts from before the snapshot; their boto3 clients pool HTTPS sockets) and
-  re-seeds `random` (Powertools' log sampling draws from it). The
+  re-seeds `random` (Powertools' log sampling draws from it); then it opens the environment's
+  own connection, which the invocation that caused the restore needs anyway. The
   IAM auth token is never cached: each connect signs a new one with the current clock and
   credentials (shared.iam_auth), so one older than its 15 minutes is never sent.
 
@@ -163,6 +164,23 @@ def restore() -> None:
     if parameters is not None:
         parameters.clear_caches()
     random.seed()
+    _connect_ahead()
+
+
+def _connect_ahead() -> None:
+    """Open this environment's own connection now, so the first request does not wait for it.
+
+    A restore is followed by the invocation that caused it, which needs the connection anyway.
+    Never fails the restore: if the database cannot be reached, the first request tries again
+    and answers 503 as any request would.
+    """
+    from . import db
+    from .observability import logger
+
+    try:
+        db.get_database().connection()
+    except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore (Lambda allows it 10 s)
+        logger.warning("no database connection after restore; the first request opens it", extra={"error": repr(exc)})
 
 
 def register(app: Any) -> bool:
