@@ -19,7 +19,8 @@ A function module calls `register(app)` once, after building its handler:
   copy; it must never carry a request), drops Powertools' parameter providers (their cached
   secrets' age counts from before the snapshot; their boto3 clients pool HTTPS sockets) and
   re-seeds `random` (Powertools' log sampling draws from it); then it opens the environment's
-  own connection, which the invocation that caused the restore needs anyway. The
+  own connection, which the invocation that caused the restore needs anyway, and runs the
+  function's warm-up reads on it (`register(app, warm=...)`). The
   IAM auth token is never cached: each connect signs a new one with the current clock and
   credentials (shared.iam_auth), so one older than its 15 minutes is never sent.
 
@@ -45,6 +46,10 @@ except ImportError:  # pragma: no cover - no SnapStart outside Lambda without th
 
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 _registered: set[int] = set()
+# Read-only statements a function runs right after a restore, on its new connection: a new
+# database session loads its catalog caches and plans on its first statements (measured
+# locally: 7-14 ms for the first GET /posts/{id} statement on a new backend, 0.5-1 ms after).
+_warm_statements: list[tuple[str, dict[str, Any]]] = []
 
 
 class _OfflineDatabase:
@@ -178,13 +183,21 @@ def _connect_ahead() -> None:
     from .observability import logger
 
     try:
-        db.get_database().connection()
+        database = db.get_database()
+        database.connection()
+        for sql, params in _warm_statements:
+            database.all(sql, **params)
     except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore (Lambda allows it 10 s)
         logger.warning("no database connection after restore; the first request opens it", extra={"error": repr(exc)})
 
 
-def register(app: Any) -> bool:
-    """Register `prime(app)` before the snapshot and `restore()` after it. False without SnapStart's library."""
+def register(app: Any, warm: list[tuple[str, dict[str, Any]]] | None = None) -> bool:
+    """Register `prime(app)` before the snapshot and `restore()` after it. False without SnapStart's library.
+
+    `warm`: read-only (sql, params) the restored environment runs on its new connection before
+    its first request (rows are discarded; use ids that match nothing, e.g. PLACEHOLDER_ID).
+    """
+    _warm_statements.extend(warm or [])
     if _hooks is None or id(app) in _registered:
         return False
     if not _registered:
