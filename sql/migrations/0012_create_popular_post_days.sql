@@ -5,10 +5,11 @@
 -- Now the ranking is precomputed per UTC day: popular_post_days keeps each
 -- complete day's 50 best posts (the largest `limit` the API accepts), ordered by
 -- (score DESC, post_id DESC), the API's order. The union of every day's top 50
--- holds the window's top 50, so a request reads at most 50 rows per day of the
--- window plus, live from idx_posts_published_feed, the two slices the table does
--- not cover: the partial first day of the window and everything published since
--- the ranking's last complete day (posts/posts_queries.py: POPULAR_POSTS).
+-- holds the window's top 50, so a request reads the table best-first and stops
+-- at `limit`, plus, live from idx_posts_published_feed, what the table does not
+-- cover: everything published since the ranking's last complete day, and the
+-- window's partial first day when fewer than `limit` of that day's ranked posts
+-- fall inside the window (posts/posts_queries.py: POPULAR_POSTS).
 --
 -- Freshness: refresh_popular_post_days() runs on the statistics schedule
 -- (StatsScheduleRate, 5 minutes by default). Which posts of a complete day are
@@ -17,9 +18,10 @@
 -- refresh the whole window is read live: slower, never wrong.
 
 CREATE TABLE popular_post_days (
-    day     date    NOT NULL,                 -- the UTC day of published_at
-    post_id uuid    NOT NULL REFERENCES posts (post_id) ON DELETE CASCADE,
-    score   numeric NOT NULL,                 -- the score when ranked
+    day          date        NOT NULL,        -- the UTC day of published_at
+    post_id      uuid        NOT NULL REFERENCES posts (post_id) ON DELETE CASCADE,
+    score        numeric     NOT NULL,        -- the score when ranked
+    published_at timestamptz NOT NULL,        -- serves the window's partial first day
     PRIMARY KEY (day, post_id)
 );
 
@@ -48,19 +50,18 @@ DECLARE
     ranked integer;
 BEGIN
     DELETE FROM popular_post_days;
-    INSERT INTO popular_post_days (day, post_id, score)
-    SELECT day, post_id, score
-    FROM (
-        SELECT (p.published_at AT TIME ZONE 'UTC')::date AS day, p.post_id,
-               popular_post_score(p.view_count, p.like_count, p.comment_count) AS score,
-               row_number() OVER (
-                   PARTITION BY (p.published_at AT TIME ZONE 'UTC')::date
-                   ORDER BY popular_post_score(p.view_count, p.like_count, p.comment_count) DESC, p.post_id DESC
-               ) AS rank
+    -- One top-50 per day, each a range of idx_posts_published_feed: reads each day's posts
+    -- once, never sorts the year. Days are 24 hours of UTC, whatever the session's time zone.
+    INSERT INTO popular_post_days (day, post_id, score, published_at)
+    SELECT (d.day_start AT TIME ZONE 'UTC')::date, top.post_id, top.score, top.published_at
+    FROM generate_series(today - interval '366 days', today - interval '24 hours', interval '24 hours') AS d(day_start)
+    CROSS JOIN LATERAL (
+        SELECT p.post_id, p.published_at, popular_post_score(p.view_count, p.like_count, p.comment_count) AS score
         FROM posts p
-        WHERE p.status = 'published' AND p.published_at >= today - interval '366 days' AND p.published_at < today
-    ) ranked_posts
-    WHERE rank <= 50;
+        WHERE p.status = 'published' AND p.published_at >= d.day_start AND p.published_at < d.day_start + interval '24 hours'
+        ORDER BY score DESC, p.post_id DESC
+        LIMIT 50
+    ) top;
     GET DIAGNOSTICS ranked = ROW_COUNT;
     INSERT INTO popular_ranking_state (id, ranked_through, refreshed_at) VALUES (true, today, now())
     ON CONFLICT (id) DO UPDATE SET ranked_through = EXCLUDED.ranked_through, refreshed_at = EXCLUDED.refreshed_at;

@@ -133,3 +133,21 @@ def test_the_stored_score_is_the_apis_score(spread, owner_conn):
         + " FROM posts p"
     )
     assert rows and all(r[0] for r in rows)
+
+
+def test_the_partial_first_day_keeps_its_exact_edge_when_read_from_the_ranking(db, owner_conn):
+    """The window's first day is cut at now() - days: its ranked posts from before the cut stay out,
+    also when the answer comes from the ranking (at least `limit` ranked posts inside the cut)."""
+    author = str(make_user(owner_conn)["user_id"])
+    since = datetime.now(UTC) - timedelta(days=3)
+    midnight = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    before, after = (since - midnight) / 2, (midnight + timedelta(days=1) - since) / 2
+    if before < timedelta(seconds=30) or after < timedelta(seconds=30):
+        pytest.skip("the window's edge is too close to midnight UTC right now")
+    outside = make_post(owner_conn, author, published_at=since - before, like_count=1000)
+    inside = [make_post(owner_conn, author, published_at=since + after, like_count=n) for n in (10, 20, 30)]
+    refresh()
+    expected = [(str(inside[2]["post_id"]), 60.0), (str(inside[1]["post_id"]), 40.0)]
+    assert popular(3, 2) == expected  # from the ranking: 3 ranked posts inside the cut >= limit 2
+    assert popular(3, 5) == [*expected, (str(inside[0]["post_id"]), 20.0)]  # live: fewer than 5 inside
+    assert str(outside["post_id"]) in [p for p, _ in popular(4, 5)]
