@@ -535,6 +535,14 @@ def render(main: dict[str, Any], other: dict[str, Any] | None) -> str:
         f"the start and {mach.get('loadavg_at_end', '?')} at the end; "
         f"the run took {main.get('seconds', 0):.0f} s. The machine is shared and noisy: absolute times drift, "
         "so every goal is a ratio of medians measured side by side, interleaved (A, B, A, B), in this one run.",
+    ]
+    for rerun in main.get("reruns", []):
+        out.append(
+            f"Measures {', '.join(rerun['measures'])} were run again by `{rerun['command']}` on {rerun['started']} "
+            f"(load average {rerun['machine']['loadavg_at_start']} at its start, "
+            f"{rerun['machine'].get('loadavg_at_end', '?')} at its end); their rows come from that run."
+        )
+    out += [
         "",
         "## Goals",
         "",
