@@ -550,7 +550,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
 # -- where a warm request's time goes ------------------------------------------------------
 PROFILE_GROUPS = (
     # (group, substrings of a function's file name), first match wins
-    ("driver and socket", ("pg8000", "shared/wire.py", "shared/db.py", "socket.py", "ssl.py", "<built-in method _ssl")),
+    ("driver and socket wait", ("pg8000", "shared/wire.py", "shared/db.py", "socket", "select", "_ssl", "ssl.py")),
     ("validation", ("event_handler/middlewares", "event_handler/openapi", "pydantic")),
     ("logger", ("aws_lambda_powertools/logging", "jmespath", "logging/__init__.py")),
     ("metrics", ("aws_lambda_powertools/metrics", "warnings.py")),

@@ -221,6 +221,29 @@ def sec_restore(m: dict[str, Any]) -> str:
     )
 
 
+def sec_warm_profile(m: dict[str, Any]) -> str:
+    w = m.get("warm_profile")
+    if not w:
+        return ""
+    stages = [[name, f"{us:.0f}"] for name, us in w["median_us"].items()]
+    layers = [[name, f"{us:+.0f}"] for name, us in w["layer_us"].items()]
+    shares = [
+        [group, f"{share * 100:.1f} %", f"{w['profile_us_at_median'][group]:.0f}"]
+        for group, share in w["profile_share"].items()
+    ]
+    return (
+        "Warm `GET /posts/{post_id}`, taken apart. Stages, interleaved (median µs): the raw driver statement; "
+        "the layer's query function; the resolver (`app.resolve`: routing, request validation, the route); the "
+        "whole handler (adds the logger's context, the EMF flush, the guards).\n\n"
+        + _table(["stage", "median µs"], stages)
+        + "\n\nWhat each layer adds (differences of medians, µs; noise can make one negative):\n\n"
+        + _table(["layers", "µs"], layers)
+        + "\n\nA cProfile of the handler: self time per group of modules, and that share of the handler's "
+        "median (profiling inflates every call; the shares are what to read):\n\n"
+        + _table(["group", "share", "µs at the median"], shares)
+    )
+
+
 def sec_round_trips(m: dict[str, Any]) -> str:
     rt = m.get("round_trips")
     if not rt:
@@ -514,6 +537,7 @@ def render(main: dict[str, Any], other: dict[str, Any] | None) -> str:
     mach = main["machine"]
     sections: list[tuple[str, Callable[[], str]]] = [
         ("1. Warm handler latency vs the raw driver", lambda: sec_warm(m)),
+        ("1b. Where a warm request's time goes", lambda: sec_warm_profile(m)),
         ("2. Cold start", lambda: sec_cold(m)),
         ("8. SnapStart restore, simulated by fork", lambda: sec_restore(m)),
         ("3. Database round trips per request", lambda: sec_round_trips(m)),
