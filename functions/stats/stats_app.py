@@ -110,6 +110,22 @@ def publish(values: dict[str, Any], previous: dict[str, Any] | None, duration_ms
     return published + 2
 
 
+def refresh_popular(writer: Database) -> tuple[int | None, int]:
+    """Recompute GET /posts/popular's per-day ranking: (rows ranked or None if it failed, ms).
+
+    A failed refresh (e.g. cancelled by the writer role's statement_timeout on a large table)
+    never fails the statistics: the ranking keeps its last state, and GET /posts/popular reads
+    the days it has not ranked live (correct, slower). PopularRankingFailed says so.
+    """
+    started = time.perf_counter()
+    try:
+        ranked = int(writer.value(q.REFRESH_POPULAR))
+    except AppError as exc:
+        logger.warning("popular ranking not refreshed", extra={"code": exc.code, "error": exc.message})
+        return None, int((time.perf_counter() - started) * 1000)
+    return ranked, int((time.perf_counter() - started) * 1000)
+
+
 def run(event: dict[str, Any]) -> dict[str, Any]:
     at = scheduled_time(event)
     source_db, source = _source_database()
@@ -117,9 +133,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     values, details = collect(source_db)
     duration_ms = int((time.perf_counter() - started) * 1000)
-    started = time.perf_counter()
-    ranked = writer.value(q.REFRESH_POPULAR)  # before the duplicate check: a retried slot refreshes too
-    ranking_ms = int((time.perf_counter() - started) * 1000)
+    ranked, ranking_ms = refresh_popular(writer)  # before the duplicate check: a retried slot refreshes too
     previous_row = writer.one(q.PREVIOUS_COUNTERS, scheduled_at=at)
     previous = previous_row["metrics"] if previous_row else None
     recorded = writer.write_one(
@@ -136,7 +150,10 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         )
         return {"status": "duplicate", "scheduled_at": at.isoformat()}
     count = publish(values, previous, duration_ms)
-    metrics.add_metric(name="PopularRankingDuration", unit=MetricUnit.Milliseconds, value=ranking_ms)
+    if ranked is None:
+        metrics.add_metric(name="PopularRankingFailed", unit=C, value=1)
+    else:
+        metrics.add_metric(name="PopularRankingDuration", unit=MetricUnit.Milliseconds, value=ranking_ms)
     logger.info(
         "statistics published",
         extra={
