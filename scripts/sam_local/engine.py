@@ -101,9 +101,16 @@ def environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run(argv: Sequence[str], *, check: bool = True, capture: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603 - argv lists built here
-        list(argv), env=environment(), text=True, capture_output=capture, check=False, **kwargs  # type: ignore[call-overload]
+def run(
+    argv: Sequence[str], *, check: bool = True, capture: bool = True, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        list(argv),
+        env=environment(),
+        text=True,
+        capture_output=capture,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
     )
     if check and result.returncode != 0:
         raise EngineError(f"{' '.join(argv)} failed ({result.returncode}): {(result.stderr or '')[-2000:]}")
@@ -114,9 +121,7 @@ def run(argv: Sequence[str], *, check: bool = True, capture: bool = True, **kwar
 def missing_packages() -> list[str]:
     missing = []
     for name in PACKAGES:
-        r = subprocess.run(  # noqa: S603
-            ["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True, check=False  # noqa: S607
-        )
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True, check=False)
         if "install ok installed" not in r.stdout:
             missing.append(name)
     return missing
@@ -135,9 +140,9 @@ def install_packages() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     lists = Path("/var/lib/apt/lists")
     if not any(lists.glob("*_Packages")):
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)  # noqa: S607
-    subprocess.run(  # noqa: S603
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],  # noqa: S607
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
         check=True,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -170,7 +175,7 @@ def ensure_binfmt() -> None:
         log("binfmt_misc: qemu-aarch64 is registered")
         return
     if not (BINFMT / "register").exists():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)  # noqa: S607
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
         log(f"mounted binfmt_misc on {BINFMT}")
     if not binfmt_ready():
         if not QEMU_AARCH64_RULE.exists():
@@ -202,8 +207,8 @@ def start_service() -> None:
     RUN.mkdir(parents=True, exist_ok=True)
     SOCKET.unlink(missing_ok=True)
     logfile = open(CACHE / "podman-service.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(  # noqa: S603
-        ["podman", "system", "service", "--time=0", DOCKER_HOST],  # noqa: S607
+    proc = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", DOCKER_HOST],
         env=environment(),
         stdin=subprocess.DEVNULL,
         stdout=logfile,

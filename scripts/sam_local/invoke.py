@@ -65,7 +65,7 @@ def derive(architecture: str) -> Path:
         for child in site.iterdir():
             if child.name != "shared":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -211,7 +211,7 @@ def sam_invoke(
     ]
     started = time.perf_counter()
     try:
-        proc = subprocess.run(  # noqa: S603
+        proc = subprocess.run(
             argv, env=sam_environment(), cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
         )
     finally:
@@ -245,7 +245,7 @@ def start_api(view: ContainerView, template: Template, env_vars: Path, port: int
         "LAZY",
     ]
     engine.log(" ".join(argv))
-    return subprocess.run(argv, env=sam_environment(), cwd=REPO, check=False).returncode  # noqa: S603
+    return subprocess.run(argv, env=sam_environment(), cwd=REPO, check=False).returncode
 
 
 def main(argv: list[str] | None = None) -> int:

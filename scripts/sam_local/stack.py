@@ -44,7 +44,9 @@ class Relay:
             self._server.bind((host, port))
         except OSError as exc:
             self._server.close()
-            raise engine.EngineError(f"cannot listen on {host}:{port} ({exc}): is another `sam local` running?") from exc
+            raise engine.EngineError(
+                f"cannot listen on {host}:{port} ({exc}): is another `sam local` running?"
+            ) from exc
         self._server.listen(64)
         self.port = self._server.getsockname()[1]
         self._stopped = threading.Event()
