@@ -30,6 +30,13 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(row: dict[str, Any]) -> None:
+    """Add a row; the file is rewritten at once, so a long run shows its progress."""
+    ROWS.append(row)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(table())
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not ROWS:
         return

@@ -41,7 +41,7 @@ from scripts.sam_local.stack import ContainerView, GatewayCatcher, container_vie
 from tests.conftest import ROOT
 from tests.e2e.conftest import LogBuffer
 from tests.e2e.test_sample_events import SAMPLES, STATUS
-from tests.samlocal.conftest import ROWS
+from tests.samlocal.conftest import record
 
 ARCH = os.environ.get("SAM_LOCAL_ARCH") or "arm64"
 WHICH = os.environ.get("SAM_LOCAL_EVENTS") or "routes"
@@ -254,7 +254,7 @@ def test_sam_local_invoke_answers_like_make_invoke(
         "seconds": sam.seconds,
     }
     row["same"] = row["make"] == row["sam"] and same_shape
-    ROWS.append(row)
+    record(row)
     shown = (
         f"make invoke: {json.dumps(make.printable())[:1500]}\n"
         f"sam local invoke (exit {sam.exit_code}): {json.dumps(sam.printable())[:1500]}\n"
