@@ -24,14 +24,16 @@ template declares (samcli/local/lambdafn/env_vars.py, EnvironmentVariables.resol
 template rightly declares no endpoint. The image stands in for AWS's environment, so it is the
 place that says where the (local) AWS services are.
 
-Everything the image is made of is hashed into a key (this file, runtime-requirements.txt, the
-suite, the architecture, the AWS port); an image carrying the same key is not built again, and
-the root filesystem tarball is kept in the cache directory under that key.
+Everything the image is made of is hashed into a key (RECIPE, runtime-requirements.txt, the
+suite and packages, the bootstrap, the image's configuration, the architecture); an image
+carrying the same key is not built again, and the root filesystem tarball is kept in the cache
+directory under that key. Change RECIPE when a build step changes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +43,7 @@ from pathlib import Path
 
 from scripts.sam_local import engine
 
+RECIPE = "1"  # the build steps below; change it when they change
 SUITE = "trixie"
 MIRROR = os.environ.get("SAM_LOCAL_DEBIAN_MIRROR") or "http://deb.debian.org/debian"
 PACKAGES = ("python3.13", "ca-certificates")
@@ -66,11 +69,24 @@ def tag(architecture: str) -> str:
     return f"public.ecr.aws/lambda/python:{PYTHON_VERSION}-{architecture}"
 
 
+def configuration(architecture: str) -> list[str]:
+    """The image's configuration (podman import --change), as Lambda defines it for python3.13."""
+    return [
+        "ENV LANG=C.UTF-8",
+        "ENV TZ=:UTC",
+        "ENV LAMBDA_TASK_ROOT=/var/task",
+        "ENV LAMBDA_RUNTIME_DIR=/var/runtime",
+        f"ENV AWS_EXECUTION_ENV=AWS_Lambda_python{PYTHON_VERSION}",
+        f"ENV AWS_ENDPOINT_URL=http://host.containers.internal:{AWS_PORT}",
+        "WORKDIR /var/task",
+        'ENTRYPOINT ["/var/runtime/bootstrap"]',
+    ]
+
+
 def key(architecture: str) -> str:
-    h = hashlib.sha256()
-    for part in (Path(__file__).read_bytes(), REQUIREMENTS.read_bytes()):
-        h.update(part)
-    h.update(f"{SUITE} {architecture} {' '.join(PACKAGES)} {AWS_PORT}".encode())
+    h = hashlib.sha256(REQUIREMENTS.read_bytes())
+    inputs = [RECIPE, SUITE, PACKAGES, architecture, PIP_PLATFORMS[architecture], BOOTSTRAP]
+    h.update(json.dumps([*inputs, configuration(architecture)]).encode())
     return h.hexdigest()[:16]
 
 
@@ -93,8 +109,8 @@ def build_rootfs(architecture: str, timings: dict[str, float]) -> Path:
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
     root = tarball.with_suffix(".dir")
     with engine.step(f"debootstrap {SUITE} {engine.ARCHES[architecture]} (+{', '.join(PACKAGES)})", timings):
-        subprocess.run(  # noqa: S603
-            [  # noqa: S607
+        subprocess.run(
+            [
                 "debootstrap",
                 f"--arch={engine.ARCHES[architecture]}",
                 "--variant=minbase",
@@ -108,7 +124,7 @@ def build_rootfs(architecture: str, timings: dict[str, float]) -> Path:
         )
     with engine.step(f"runtime packages {architecture} ({REQUIREMENTS.name})", timings):
         runtime = root / "var" / "runtime"
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -159,22 +175,12 @@ def build_rootfs(architecture: str, timings: dict[str, float]) -> Path:
 
 def build(architecture: str, timings: dict[str, float]) -> str:
     """Build (or keep) the image for one architecture; returns its tag."""
-    name = tag(architecture)
+    name, current = tag(architecture), key(architecture)
     if is_current(architecture):
-        engine.log(f"image {name}: up to date (key {key(architecture)})")
+        engine.log(f"image {name}: up to date (key {current})")
         return name
     tarball = build_rootfs(architecture, timings)
-    changes = [
-        f"LABEL {LABEL}={key(architecture)}",
-        "ENV LANG=C.UTF-8",
-        "ENV TZ=:UTC",
-        "ENV LAMBDA_TASK_ROOT=/var/task",
-        "ENV LAMBDA_RUNTIME_DIR=/var/runtime",
-        f"ENV AWS_EXECUTION_ENV=AWS_Lambda_python{PYTHON_VERSION}",
-        f"ENV AWS_ENDPOINT_URL=http://host.containers.internal:{AWS_PORT}",
-        "WORKDIR /var/task",
-        'ENTRYPOINT ["/var/runtime/bootstrap"]',
-    ]
+    changes = [f"LABEL {LABEL}={current}", *configuration(architecture)]
     argv = ["podman", "import", "--arch", engine.ARCHES[architecture]]
     for change in changes:
         argv += ["--change", change]
