@@ -19,6 +19,7 @@ import argparse
 import copy
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -42,10 +43,38 @@ SAM = REPO / ".venv-sam" / "bin" / "sam"
 BUILD = REPO / ".aws-sam" / "build"
 
 
+# qemu runs arm64 code several times slower than the machine: a 15 s function times out in its
+# cold start. Under emulation SAM CLI reads a copy of the built template (beside it, so every
+# CodeUri and ContentUri resolves to the same built files) whose function timeouts are longer.
+EMULATION_TIMEOUT_FACTOR = 10
+
+
+def emulated(architecture: str) -> bool:
+    machine = platform.machine().lower()
+    native = "arm64" if machine in ("aarch64", "arm64") else "x86_64" if machine in ("x86_64", "amd64") else machine
+    return architecture != native
+
+
 def build_dir(architecture: str) -> Path:
     if architecture == "arm64":
         return BUILD
     return derive(architecture)
+
+
+def template_for(architecture: str) -> Path:
+    """The built template SAM CLI reads (timeouts lengthened when the architecture is emulated)."""
+    template = build_dir(architecture) / "template.yaml"
+    if not emulated(architecture):
+        return template
+    text = re.sub(
+        r"(?m)^(\s*Timeout: )(\d+)\s*$",
+        lambda m: f"{m.group(1)}{int(m.group(2)) * EMULATION_TIMEOUT_FACTOR}",
+        template.read_text(),
+    )
+    copy_path = template.with_name("template.emulated.yaml")
+    if not copy_path.exists() or copy_path.read_text() != text:
+        copy_path.write_text(text)
+    return copy_path
 
 
 def derive(architecture: str) -> Path:
@@ -191,7 +220,7 @@ def sam_invoke(
             raise ValueError("a custom-resource event needs a catcher for CloudFormation's answer")
         event = copy.deepcopy(event)
         event["ResponseURL"] = catcher.url(key)
-    build = build_dir(architecture)
+    template = template_for(architecture)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="sam-event-", delete=False) as f:
         json.dump(event, f)
     argv = [
@@ -200,7 +229,7 @@ def sam_invoke(
         "invoke",
         function,
         "--template",
-        str(build / "template.yaml"),
+        str(template),
         "--event",
         f.name,
         "--env-vars",
@@ -227,13 +256,12 @@ def sam_invoke(
 
 
 def start_api(view: ContainerView, template: Template, env_vars: Path, port: int, architecture: str) -> int:
-    build = build_dir(architecture)
     argv = [
         str(SAM),
         "local",
         "start-api",
         "--template",
-        str(build / "template.yaml"),
+        str(template_for(architecture)),
         "--env-vars",
         str(env_vars),
         "--skip-pull-image",
