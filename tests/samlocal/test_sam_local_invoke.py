@@ -9,9 +9,12 @@ samples in the same order (tests/e2e/test_sample_events.py's plan), so both see 
 They must agree on the HTTP status (or CloudFormation's status, or success), on the shape of
 the body (keys and value types, recursively) and on the error code.
 
-Which samples: SAM_LOCAL_EVENTS=routes (default, `make sam-local-test`, CI): one per HTTP route
-(its success sample when it has one) and one per other kind of event; SAM_LOCAL_EVENTS=all
-(`make sam-local-all`): every file in events/. SAM_LOCAL_ARCH=arm64 (default) or x86_64.
+Which samples: SAM_LOCAL_EVENTS=routes (default): one per HTTP route (its success sample when it
+has one) and one per other kind of event; SAM_LOCAL_EVENTS=functions: one per function;
+SAM_LOCAL_EVENTS=all (`make sam-local-all`): every file in events/. SAM_LOCAL_ARCH=arm64 (the
+artifact itself, under qemu on an x86_64 machine: minutes per event) or x86_64 (the artifact
+with its layer's wheels resolved for x86_64). `make sam-local-test` (CI) runs the routes on
+x86_64 and one event per function on arm64.
 
 Skipped, with the reason, when the engine or the artifact is absent; SAM_LOCAL_REQUIRED=1 (set
 by the make targets) turns that skip into a failure, so CI cannot pass without running it.
@@ -77,11 +80,11 @@ def kind_of(path: Path) -> str:
     return f"event {path.parent.name}/{path.stem}"
 
 
-def representative(samples: list[Path]) -> list[Path]:
-    """One sample per route / kind: its success sample when there is one, else the first."""
+def representative(samples: list[Path], by: str = "route") -> list[Path]:
+    """One sample per route / kind (or per function): its success sample when there is one."""
     chosen: dict[str, Path] = {}
     for path in samples:
-        k = kind_of(path)
+        k = kind_of(path) if by == "route" else path.parent.name
         success = not STATUS.search(path.name) and not path.name.endswith("_fails.json")
         if k not in chosen or (success and (STATUS.search(chosen[k].name) or chosen[k].name.endswith("_fails.json"))):
             chosen[k] = path
@@ -89,7 +92,7 @@ def representative(samples: list[Path]) -> list[Path]:
     return [p for p in samples if p in keep]
 
 
-SELECTED = SAMPLES if WHICH == "all" else representative(SAMPLES)
+SELECTED = SAMPLES if WHICH == "all" else representative(SAMPLES, "function" if WHICH == "functions" else "route")
 REASON = absent()
 if REASON is not None and REQUIRED:
     raise RuntimeError(f"sam local invoke cannot run: {REASON}")
@@ -136,6 +139,8 @@ def test_shape_tells_types_and_keys_not_values() -> None:
 def test_representative_set_has_every_route() -> None:
     routes = {kind_of(p) for p in SAMPLES}
     assert {kind_of(p) for p in representative(SAMPLES)} == routes
+    assert {p.parent.name for p in representative(SAMPLES, "function")} == {p.parent.name for p in SAMPLES}
+    assert len(representative(SAMPLES, "function")) == len({p.parent.name for p in SAMPLES})
 
 
 # -- the two sides ---------------------------------------------------------------------------
