@@ -45,8 +45,9 @@ BUILD = REPO / ".aws-sam" / "build"
 
 # qemu runs arm64 code several times slower than the machine: a 15 s function times out in its
 # cold start. Under emulation SAM CLI reads a copy of the built template (beside it, so every
-# CodeUri and ContentUri resolves to the same built files) whose function timeouts are longer.
-EMULATION_TIMEOUT_FACTOR = 10
+# CodeUri and ContentUri resolves to the same built files) whose function timeouts are longer
+# (a cold start of the API functions under qemu took 85 s to import the handler on a loaded machine).
+EMULATION_TIMEOUT_FACTOR = 40
 
 
 def emulated(architecture: str) -> bool:
