@@ -170,12 +170,14 @@ WITH patch AS (
         version = p.version + 1
     FROM target t, patch x
     WHERE p.post_id = t.post_id
-      AND (p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))
+      AND (CAST(:is_admin AS boolean) OR (p.user_id = CAST(:caller AS uuid) AND EXISTS (
+            SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active)))
       AND p.status <> 'archived'
       AND (CAST(:expected AS int[]) IS NULL OR p.version = ANY (CAST(:expected AS int[])))
     RETURNING p.*
 )
 SELECT t.user_id::text AS owner, t.status,
+       EXISTS (SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active) AS caller_active,
        (SELECT """
     + POST_JSON
     + """ FROM upd p JOIN users u ON u.user_id = p.user_id) AS body,
@@ -844,6 +846,9 @@ def update_post(post_id: str, who: Identity, changes: dict[str, Any], expected: 
     if row["body"] is not None:
         return row["body"], row["version"]
     _deny(row["owner"], row["status"], who)
+    if not who.is_admin and not row["caller_active"]:
+        # A deactivated account publishes and edits nothing, as it creates nothing.
+        raise Forbidden("your account is deactivated", code="account_inactive")
     if row["status"] == "archived":
         raise Conflict("the post is archived; archived posts cannot be edited", code="post_archived")
     raise _stale()
