@@ -227,3 +227,96 @@ def test_a_restored_child_never_logs_in_with_a_token_from_before_the_snapshot(ia
     signed, login = logins[0]
     assert signed > snapshot_time
     assert login - signed <= timedelta(minutes=15)
+
+
+# -- found by checking the product against published SnapStart reports -----------------------
+def test_restore_returns_within_its_budget_when_the_database_is_silent(layer, monkeypatch):
+    """Lambda allows the runtime and its after-restore hooks 10 s, a Cognito trigger 5 s: a
+    database that accepts and never answers must not hold the restore."""
+    import socket
+    import time
+
+    from shared.settings import get_settings
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        monkeypatch.setenv("DB_PORT", str(silent.getsockname()[1]))
+        get_settings.cache_clear()
+        started = time.monotonic()
+        snapstart.restore()
+        took = time.monotonic() - started
+        assert took < snapstart.CONNECT_AHEAD_SECONDS + 1.0, took
+    finally:
+        silent.close()
+        get_settings.cache_clear()
+
+
+def test_an_unreachable_secrets_manager_is_503_not_500(layer, monkeypatch, free_tcp_port):
+    from aws_lambda_powertools.utilities import parameters
+
+    from posts_app import handler
+    from shared.db import reset_databases
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_tcp_port}")
+    parameters.clear_caches()
+    reset_databases()
+    reply = call(handler, prepare(load_event("posts/list.json")))
+    assert (reply.status, reply.error_code) == (503, "database_unavailable"), reply.body
+    parameters.clear_caches()
+    reset_databases()
+
+
+def test_iam_credentials_come_from_the_container_endpoint_without_environment_keys(monkeypatch):
+    """A SnapStart function has no AWS_ACCESS_KEY_ID in its environment: Lambda serves the role's
+    credentials at AWS_CONTAINER_CREDENTIALS_FULL_URI (Lambda Developer Guide, SnapStart)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from shared.settings import aws_credentials
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            assert self.headers["Authorization"] == "container-token"
+            body = json.dumps(
+                {
+                    "AccessKeyId": "ASIACONTAINER",
+                    "SecretAccessKey": "container-secret",
+                    "Token": "container-session",
+                    "Expiration": (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{server.server_address[1]}/creds")
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-token")
+        assert aws_credentials() == ("ASIACONTAINER", "container-secret", "container-session")
+    finally:
+        server.shutdown()
+
+
+def test_a_malformed_setting_fails_priming_not_every_restored_request(layer, monkeypatch):
+    import posts_app
+    from shared.settings import SettingsError, get_settings
+
+    monkeypatch.setenv("DB_QUERY_TIMEOUT", "eight")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError):
+            snapstart.prime(posts_app.app)
+    finally:
+        get_settings.cache_clear()

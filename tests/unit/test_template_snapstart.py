@@ -55,7 +55,8 @@ def test_api_functions_publish_versions_behind_an_alias_with_snapstart(template:
     assert p["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
     # SnapStart only ever restores a published version: the alias is what the events invoke
     assert p["AutoPublishAlias"] == "live"
-    assert p["AutoPublishAliasAllProperties"] is True  # a configuration change publishes too
+    # a change of the function's own properties publishes a new version
+    assert p["AutoPublishAliasAllProperties"] is True
     # supported: Python 3.12+, arm64; incompatible: provisioned concurrency, EFS, > 512 MB /tmp
     runtime = p["Runtime"]
     assert runtime.startswith("python3.") and int(runtime.split(".")[1]) >= 12
@@ -107,3 +108,21 @@ def test_every_snapstart_function_registers_the_hooks_at_import(name: str) -> No
 def test_prod_turns_snapstart_on() -> None:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     assert "EnableSnapStart=true" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+def test_a_layer_only_change_publishes_new_versions(template) -> None:
+    """SAM publishes a function version when the function's properties change, not when only a
+    layer it uses does (aws/serverless-application-model#3610), unless the layer says so: every
+    layer a SnapStart function uses sets PublishLambdaVersion."""
+    resources = template["Resources"]
+    inherited = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    checked = 0
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function" or "AutoPublishAlias" not in resource["Properties"]:
+            continue
+        for layer in resource["Properties"].get("Layers", inherited):
+            ref = layer.get("Ref") if isinstance(layer, dict) else None
+            assert ref is not None, (name, layer)
+            assert resources[ref]["Properties"].get("PublishLambdaVersion") is True, (name, ref)
+            checked += 1
+    assert checked >= 4

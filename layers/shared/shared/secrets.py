@@ -33,17 +33,50 @@ class Credentials:
         return f"Credentials(user={self.user!r}, password='***')"
 
 
+# Secrets Manager calls fail within seconds, not boto3's default 60 s connect and read timeouts
+# with retries: a request (15 s function timeout), a Cognito trigger (5 s) and a SnapStart restore
+# (10 s for the runtime and its hooks) all wait on them.
+SECRETS_CONNECT_TIMEOUT = 2.0
+SECRETS_READ_TIMEOUT = 3.0
+
+
+def _install_provider() -> None:
+    """Powertools' secrets provider, with the timeouts above: installed where `get_secret` looks
+    for it (`parameters.clear_caches()` empties that, and this puts a fresh one back)."""
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+    if "secrets" not in DEFAULT_PROVIDERS:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        from botocore.config import Config
+
+        DEFAULT_PROVIDERS["secrets"] = SecretsProvider(
+            boto_config=Config(
+                connect_timeout=SECRETS_CONNECT_TIMEOUT,
+                read_timeout=SECRETS_READ_TIMEOUT,
+                retries={"max_attempts": 2, "mode": "standard"},
+            )
+        )
+
+
 def get_secret_json(
     secret_id: str, *, max_age: int, force: bool = False, version_stage: str | None = None
 ) -> dict[str, Any]:
     """The secret's JSON: AWSCURRENT (GetSecretValue's default), or `version_stage`.
     Powertools caches by name only: read another stage with max_age=0, which never caches."""
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    if version_stage:
-        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force, VersionStage=version_stage)
-    else:
-        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
+    _install_provider()
+    try:
+        if version_stage:
+            value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force, VersionStage=version_stage)
+        else:
+            value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force)
+    except GetParameterError as exc:
+        # Secrets Manager unreachable, slow, or refusing: the database cannot be reached either.
+        raise ServiceUnavailable(
+            "database credentials are unavailable; try again", code="database_unavailable"
+        ) from exc
     if isinstance(value, bytes):
         value = value.decode()
     try:

@@ -186,12 +186,26 @@ def get_settings() -> Settings:
 
 
 def aws_credentials() -> tuple[str, str, str | None]:
-    """The execution role's current credentials (read live: Lambda may refresh them)."""
+    """The execution role's current credentials (read live: Lambda may refresh them).
+
+    From the environment when Lambda puts them there; a SnapStart function gets them from the
+    container credentials endpoint instead (AWS_CONTAINER_CREDENTIALS_FULL_URI: Lambda Developer
+    Guide, "Activating and managing Lambda SnapStart", credentials), which botocore's provider
+    chain reads (the runtime ships botocore; it is imported only on this path, IAM auth)."""
     env = os.environ
     key_id, secret_key = _get(env, "AWS_ACCESS_KEY_ID"), _get(env, "AWS_SECRET_ACCESS_KEY")
-    if not key_id or not secret_key:
-        raise SettingsError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required for IAM database auth")
-    return key_id, secret_key, _get(env, "AWS_SESSION_TOKEN")
+    if key_id and secret_key:
+        return key_id, secret_key, _get(env, "AWS_SESSION_TOKEN")
+    try:
+        import botocore.session
+
+        found = botocore.session.get_session().get_credentials()
+        frozen = found.get_frozen_credentials() if found is not None else None
+    except Exception as exc:
+        raise SettingsError(f"no AWS credentials for IAM database auth: {exc}") from exc
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise SettingsError("no AWS credentials for IAM database auth (environment or container endpoint)")
+    return frozen.access_key, frozen.secret_key, frozen.token
 
 
 def database_url() -> str | None:

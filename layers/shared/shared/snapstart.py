@@ -126,7 +126,9 @@ def prime(app: Any) -> dict[int, int]:
     """
     from . import db
     from .observability import logger
+    from .settings import get_settings
 
+    get_settings()  # a malformed setting fails the version's publish, not every restored request
     level = logger.log_level
     logger.setLevel("ERROR")  # the synthetic 503s are not incidents: keep them out of the logs
     db.reset_databases()  # nothing opened during init may reach the snapshot
@@ -175,26 +177,49 @@ def restore() -> None:
     if parameters is not None:
         parameters.clear_caches()
     random.seed()
+    from .observability import logger
+
+    # Powertools draws the DEBUG-sampling decision when the Logger is built (at import, so in the
+    # snapshot): draw again, or every restored environment shares the snapshot's decision.
+    logger.refresh_sample_rate_calculation()
     _connect_ahead()
 
 
-def _connect_ahead() -> None:
+# Lambda allows the runtime's load plus the after-restore hooks 10 s in all (Lambda Developer
+# Guide, "Lambda SnapStart runtime hooks for Python"), and a Cognito trigger must answer within
+# 5 s. The early connect gets a share of that, no more; the first request connects if it is late.
+CONNECT_AHEAD_SECONDS = 1.5
+
+
+def _connect_ahead(budget: float = CONNECT_AHEAD_SECONDS) -> None:
     """Open this environment's own connection now, so the first request does not wait for it.
 
     A restore is followed by the invocation that caused it, which needs the connection anyway.
-    Never fails the restore: if the database cannot be reached, the first request tries again
-    and answers 503 as any request would.
+    Never fails the restore and never holds it longer than `budget` seconds: the connect runs in
+    a thread, and when the database or Secrets Manager is slow or unreachable the hook returns;
+    the first request then connects (or answers 503) as any request would.
     """
+    import threading
+
     from . import db
     from .observability import logger
 
-    try:
-        database = db.get_database()
-        database.connection()
-        for sql, params in _warm_statements:
-            database.all(sql, **params)
-    except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore (Lambda allows it 10 s)
-        logger.warning("no database connection after restore; the first request opens it", extra={"error": repr(exc)})
+    def work() -> None:
+        try:
+            database = db.get_database()
+            database.connection()
+            for sql, params in _warm_statements:
+                database.all(sql, **params)
+        except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore
+            logger.warning(
+                "no database connection after restore; the first request opens it", extra={"error": repr(exc)}
+            )
+
+    worker = threading.Thread(target=work, name="snapstart-connect-ahead", daemon=True)
+    worker.start()
+    worker.join(budget)
+    if worker.is_alive():
+        logger.warning("the connection after restore is still opening; the first request waits for it")
 
 
 def register(app: Any, warm: list[tuple[str, dict[str, Any]]] | None = None) -> bool:
