@@ -416,7 +416,7 @@ def sec_stats_scale() -> str:
         f"`PYTHONPATH=layers/shared:. .venv/bin/python -m bench.stats_scale` on {r['when']}: "
         f"{size['users']:,} users, {size['posts']:,} posts, {size['comments']:,} comments generated in SQL "
         f"(seed {size['seed']}, {load_s:.0f} s to load). The collection is the function's own code "
-        "(`stats_app.collect`) on the read-only role: one statement, each application table scanned once.",
+        "(`stats_queries.collect`) on the read-only role: one statement, each application table scanned once.",
         "",
         _table(
             ["runs (s)", "median (s)", "goal (s)", "", "peak RSS of the process (MB)"],

@@ -32,6 +32,19 @@ from devstack.tls import TlsFiles, make_tls_files
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "blog-test")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BlogTest")
 
+
+def _thread_safe_apps() -> None:
+    """Every app a test imports keeps its request state per thread: the concurrency tests run
+    one module's handler in threads, which Lambda never does (tests/support/threads.py)."""
+    import shared.http
+    from tests.support.threads import thread_safe
+
+    create_app = shared.http.create_app
+    shared.http.create_app = lambda: thread_safe(create_app())  # type: ignore[assignment]
+
+
+_thread_safe_apps()
+
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "sql" / "migrations"
 EVENTS = ROOT / "events"

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shared.http import DOCS_ONLY, AuthorSummary
+from shared.schemas import DOCS_ONLY, AuthorSummary
 
 MAX_CONTENT_LENGTH = 10_000
 MAX_DEPTH = 9  # depth 0..9: ten levels; the migration's trigger enforces the same limit

@@ -33,10 +33,8 @@ from posts_models import (
 
 from shared.errors import Unprocessable
 from shared.http import (
-    IsoDateTime,
     create_app,
     idempotency_key,
-    json_doc,
     json_response,
     make_handler,
     request_fingerprint,
@@ -44,6 +42,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.schemas import IsoDateTime, json_doc
 
 app = create_app()
 

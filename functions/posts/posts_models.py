@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from shared.http import DOCS_ONLY, AuthorSummary
+from shared.schemas import DOCS_ONLY, AuthorSummary
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30

@@ -23,27 +23,26 @@ from typing import Any
 
 from posts_models import PostCreate, slugify
 
+from shared import statements
 from shared.db import get_database
 from shared.errors import (
-    CONSTRAINT_MESSAGES,
     BadRequest,
     Conflict,
     Forbidden,
+    IdempotencyKeyReused,
     NotFound,
     PreconditionFailed,
     Unprocessable,
 )
-from shared.http import Identity, key_reused
+from shared.identity import Identity
 from shared.pagination import decode_cursor, page
 
-CONSTRAINT_MESSAGES.update(
-    {
-        "posts_slug_key": ("slug", "another post already uses this slug"),
-        "posts_published_has_date": ("status", "a published post needs a publication date"),
-        "posts_counters_not_negative": ("like_count", "a counter cannot go below zero"),
-        "post_transfers_other_author": ("new_author_id", "the post already belongs to this user"),
-    }
-)
+CONSTRAINTS: dict[str, tuple[str, str]] = {
+    "posts_slug_key": ("slug", "another post already uses this slug"),
+    "posts_published_has_date": ("status", "a published post needs a publication date"),
+    "posts_counters_not_negative": ("like_count", "a counter cannot go below zero"),
+    "post_transfers_other_author": ("new_author_id", "the post already belongs to this user"),
+}
 
 # -- fragments ------------------------------------------------------------------------
 # The author summary embedded in posts: never email, phone or birth date.
@@ -588,7 +587,7 @@ def create_post(
         )
     stored = row["existing_fingerprint"]
     if fingerprint is not None and stored is not None and stored != fingerprint:
-        raise key_reused()
+        raise IdempotencyKeyReused()
     return Created(200, post_id, row["existing"], row["existing_version"])
 
 
@@ -701,3 +700,9 @@ def _stale() -> PreconditionFailed:
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# Every statement carries this module's constraint messages (shared.statements).
+for _name, _value in list(globals().items()):
+    if _name.isupper() and isinstance(_value, str) and not isinstance(_value, statements.Statement):
+        globals()[_name] = statements.Statement(_value, _name.lower(), CONSTRAINTS)

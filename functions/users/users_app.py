@@ -35,21 +35,18 @@ from users_models import (
 from shared.db import get_database
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.http import (
-    UUID_RE,
-    ErrorBody,
-    Identity,
     create_app,
-    json_doc,
     json_response,
     make_handler,
     require_admin,
     require_identity,
     require_uuid,
-    to_json,
-    verified_email,
 )
+from shared.identity import UUID_RE, Identity, verified_email
+from shared.jsonio import to_json
 from shared.observability import MetricUnit, logger, metrics
 from shared.pagination import decode_cursor, page
+from shared.schemas import ErrorBody, json_doc
 
 USERS_CURSOR = "users"
 POSTS_CURSOR = "user_posts"

@@ -11,7 +11,7 @@ branch that does not apply away and the remaining condition can use its index.
 
 from __future__ import annotations
 
-from shared.errors import CONSTRAINT_MESSAGES
+from shared import statements
 
 # -- JSON fragments (alias u = users) --------------------------------------------------
 _PUBLIC_FIELDS = """
@@ -263,12 +263,16 @@ ORDER BY p.c_ts DESC, p.c_id DESC
 # Readable 409s for the constraints these statements can violate.
 _TAKEN_USERNAME = ("username", "this username is already taken")
 _TAKEN_EMAIL = ("email", "this email address is already registered")
-CONSTRAINT_MESSAGES.update(
-    {
-        "users_pkey": ("user_id", "you are already registered; a user registers once"),
-        "users_username_key": _TAKEN_USERNAME,
-        "users_username_lower_key": _TAKEN_USERNAME,
-        "users_email_key": _TAKEN_EMAIL,
-        "users_email_lower_key": _TAKEN_EMAIL,
-    }
-)
+CONSTRAINTS: dict[str, tuple[str, str]] = {
+    "users_pkey": ("user_id", "you are already registered; a user registers once"),
+    "users_username_key": _TAKEN_USERNAME,
+    "users_username_lower_key": _TAKEN_USERNAME,
+    "users_email_key": _TAKEN_EMAIL,
+    "users_email_lower_key": _TAKEN_EMAIL,
+}
+
+
+# Every statement carries this module's constraint messages (shared.statements).
+for _name, _value in list(globals().items()):
+    if _name.isupper() and isinstance(_value, str) and not isinstance(_value, statements.Statement):
+        globals()[_name] = statements.Statement(_value, _name.lower(), CONSTRAINTS)

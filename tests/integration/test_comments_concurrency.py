@@ -22,7 +22,8 @@ import comments_queries as queries
 import pytest
 
 from shared.errors import AppError
-from shared.http import Identity
+from shared.idempotency import Created
+from shared.identity import Identity
 from tests.integration.test_comments_support import (
     active_comments,
     comment_count,
@@ -52,7 +53,7 @@ def run_together(work: list[tuple[str, Work]]) -> list[tuple[str, int]]:
             return label, exc.status
         if label == "delete":
             return label, 204
-        return label, result[0] if isinstance(result, tuple) else 200
+        return label, (201 if result.new else 200) if isinstance(result, Created) else 200
 
     with per_thread_connections(), ThreadPoolExecutor(max_workers=len(work)) as pool:
         return list(pool.map(run, work))

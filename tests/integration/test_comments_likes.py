@@ -88,7 +88,7 @@ def test_like_authorization(handler, world, owner_conn):
     assert call(handler, like(world["comment"], None)).status == 401
     assert call(handler, unlike(world["comment"], None)).status == 401
     stranger = call(handler, like(world["comment"], claims(str(uuid.uuid4()))))
-    assert stranger.status == 403 and stranger.error_code == "registration_required"
+    assert stranger.status == 403 and stranger.error_code == "not_registered"
     inactive = make_user(owner_conn, is_active=False)
     assert call(handler, like(world["comment"], claims(str(inactive["user_id"])))).status == 403
     assert likes_in_table(owner_conn, world["comment"]) == 0

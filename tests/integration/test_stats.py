@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import stats_queries
 
 import stats_app
 from shared.errors import ServiceUnavailable
@@ -290,7 +291,7 @@ def test_collect_is_one_statement_and_reads_as_read_only_role(stats_env, known_d
     database = get_database()
     assert database.value("SELECT current_user") == "blog_readonly"
     before = database.round_trips
-    stats_app.collect(database)
+    stats_queries.collect(database)
     # COLLECT, then pg_stat_statements where the server can serve it
     assert database.round_trips - before == (2 if statements_preloaded(owner_conn) else 1)
 
