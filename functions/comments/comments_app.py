@@ -66,7 +66,7 @@ def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor
     description=(
         "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
         "characters): a retry by the same author returns the existing comment with 200. The same Idempotency-Key "
-        "with a different body answers 422 `idempotency_key_reused`."
+        "or `comment_id` with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     responses={
@@ -86,7 +86,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
         str(body.parent_comment_id) if body.parent_comment_id else None,
         str(body.comment_id) if body.comment_id else None,
         key,
-        request_fingerprint(app) if key is not None and body.comment_id is None else None,
+        request_fingerprint(app),
     )
     return json_response(created.json, 201 if created.new else 200, {"Location": f"/comments/{created.id}"})
 

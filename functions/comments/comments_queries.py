@@ -117,12 +117,12 @@ def create_comment(
     """The comment, `new` unless `comment_id` (or the id derived from `idempotency_key`) names
     one this author already made on this post (a retry).
 
-    `fingerprint` (shared.http.request_fingerprint) is stored with a keyed comment; a retry with
-    another fingerprint raises IdempotencyKeyReused."""
+    `fingerprint` (shared.http.request_fingerprint) is stored with the comment; a retry under the
+    same Idempotency-Key or client-chosen comment_id with another fingerprint raises
+    IdempotencyKeyReused."""
+    named_by_body = comment_id is not None
     if comment_id is None and idempotency_key is not None:
         comment_id = derived_id(IDEMPOTENCY_NAMESPACE, who.sub, idempotency_key, post_id)
-    else:
-        fingerprint = None
     row = get_database().write_one(
         SQL.create_comment,
         user_id=who.sub,
@@ -138,7 +138,7 @@ def create_comment(
         if str(row["existing_user_id"]) == who.sub and str(row["existing_post_id"]) == post_id:
             stored = row["existing_fingerprint"]
             if fingerprint is not None and stored is not None and stored != fingerprint:
-                raise IdempotencyKeyReused()
+                raise IdempotencyKeyReused("comment_id", "body") if named_by_body else IdempotencyKeyReused()
             return Created(str(comment_id), row["existing"], new=False)
         raise Conflict(
             "this comment_id is already used by another comment",

@@ -43,6 +43,7 @@ from shared.http import (
     require_uuid,
 )
 from shared.schemas import IsoDateTime, json_doc
+from shared.text import fold
 
 app = create_app()
 
@@ -100,7 +101,7 @@ def list_posts(
         limit=limit,
         cursor=cursor,
         author=str(author) if author else None,
-        tag=tag.strip().lower() if tag else None,
+        tag=fold(tag) if tag else None,
         pattern=like_pattern(q) if q else None,
         after=as_utc(published_after),
         before=as_utc(published_before),
@@ -165,8 +166,8 @@ def viewer_key(post_id: str, source_ip: str | None, user_agent: str | None) -> b
     summary="Create a post",
     description=(
         "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header: a retry by the same author "
-        "returns the existing post with 200. The same Idempotency-Key with a different body answers 422 "
-        "`idempotency_key_reused`."
+        "returns the existing post with 200. The same Idempotency-Key or `post_id` with a different body "
+        "answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     responses={
@@ -178,7 +179,7 @@ def viewer_key(post_id: str, source_ip: str | None, user_agent: str | None) -> b
 def create_post(body: PostCreate):
     who = require_identity(app)
     key = idempotency_key(app)
-    created = queries.create_post(who, body, key, request_fingerprint(app) if key is not None else None)
+    created = queries.create_post(who, body, key, request_fingerprint(app))
     return _with_etag(created.body, created.version, created.status, {"Location": f"/posts/{created.post_id}"})
 
 

@@ -19,6 +19,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
+from shared.text import fold, visible
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -37,8 +38,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_no_nul)]
-Content = Annotated[str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(_no_nul),
+    AfterValidator(visible),
+]
+Content = Annotated[
+    str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul), AfterValidator(visible)
+]
 Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_no_nul)]
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE)]
 EditableStatus = Literal["draft", "published"]
@@ -48,14 +56,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # -- validators shared by create and patch ---------------------------------------------
 def normalize_tags(value: list[str] | None) -> list[str] | None:
-    """Lowercased, trimmed, deduplicated in order; at most 10 of 1-30 characters."""
+    """Folded (NFKC, trimmed, lowercased: shared.text.fold), deduplicated in order; at most 10
+    of 1-30 characters. `?tag=` is folded the same way, so full-width letters find their ASCII tag."""
     if value is None:
         return None
     if len(value) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags")
     out: list[str] = []
     for raw in value:
-        tag = raw.strip().lower()
+        tag = fold(raw)
         if not 1 <= len(tag) <= MAX_TAG_LENGTH:
             raise ValueError(f"each tag has 1 to {MAX_TAG_LENGTH} characters")
         if _CONTROL.search(tag):
@@ -69,7 +78,11 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
     _check_tree(value)
-    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+    # UTF-8 bytes as sent and stored, not \u-escaped: "あ" counts 3 bytes, not 6.
+    if (
+        len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        > MAX_METADATA_BYTES
+    ):
         raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES // 1024} KB of JSON")
     return value
 
@@ -262,12 +275,13 @@ def etag(version: int) -> str:
 
 def parse_if_match(header: str | None) -> list[int] | None:
     """The versions an If-Match header accepts: None for no header or `*` (any),
-    [] when no tag can be one of ours (a stale or foreign ETag: 412)."""
+    [] when no tag can be one of ours (a stale or foreign ETag: 412). If-Match compares strongly
+    (RFC 9110 §13.1.1), so a weak tag (`W/"3"`) never matches."""
     if header is None:
         return None
     versions: list[int] = []
     for token in header.split(","):
-        tag = token.strip().removeprefix("W/")
+        tag = token.strip()
         if tag == "*":
             return None
         digits = tag[1:-1]

@@ -522,11 +522,11 @@ def _slug_taken(exc: Conflict) -> bool:
 def create_post(
     who: Identity, data: PostCreate, idempotency_key: str | None, fingerprint: str | None = None
 ) -> Created:
-    """Create, or replay an earlier create of the same post_id. With an Idempotency-Key,
-    `fingerprint` (shared.http.request_fingerprint) is stored with the post, and a retry whose
-    fingerprint differs is refused with 422 idempotency_key_reused instead of replayed."""
+    """Create, or replay an earlier create of the same post_id. `fingerprint`
+    (shared.http.request_fingerprint) is stored with the post, and a retry whose fingerprint
+    differs, under the same Idempotency-Key or client-chosen post_id, is refused with
+    IdempotencyKeyReused instead of replayed."""
     post_id = post_id_for(data, who, idempotency_key)
-    fingerprint = fingerprint if idempotency_key is not None else None
     base = data.slug or slugify(data.title)
     if data.slug:
         slug, alt = data.slug, None  # the client chose it: a collision is a 409
@@ -587,7 +587,7 @@ def create_post(
         )
     stored = row["existing_fingerprint"]
     if fingerprint is not None and stored is not None and stored != fingerprint:
-        raise IdempotencyKeyReused()
+        raise IdempotencyKeyReused() if data.post_id is None else IdempotencyKeyReused("post_id", "body")
     return Created(200, post_id, row["existing"], row["existing_version"])
 
 

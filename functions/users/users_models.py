@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from shared.schemas import DOCS_ONLY
+from shared.text import visible
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -118,7 +119,7 @@ Username = Annotated[
     ),
 ]
 Email = Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_email)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line), AfterValidator(visible)]
 Phone = Annotated[str, Field(min_length=6, max_length=20), AfterValidator(_phone)]
 HttpUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_single_line), AfterValidator(_http_url)]
 BirthDate = Annotated[date, AfterValidator(_birth_date)]

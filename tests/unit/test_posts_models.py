@@ -97,7 +97,8 @@ def test_patch_refuses_forbidden_fields_and_nulls(body):
         (None, None),
         ("*", None),
         ('"3"', [3]),
-        ('W/"3"', [3]),
+        ('W/"3"', []),  # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches
+        ('W/"3", "4"', [4]),
         ('"3", "4"', [3, 4]),
         ('"abc"', []),
         ("3", []),

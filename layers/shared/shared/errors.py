@@ -133,12 +133,13 @@ class AccountInactive(Forbidden):
 
 
 class IdempotencyKeyReused(Unprocessable):
-    """An Idempotency-Key already used with a different request."""
+    """A key already used with a different request: the Idempotency-Key header, or a
+    client-chosen id (`post_id`, `comment_id` in the body), which names a record the same way."""
 
-    def __init__(self) -> None:
+    def __init__(self, field: str = "Idempotency-Key", where: str = "header") -> None:
         super().__init__(
-            "this Idempotency-Key was already used with a different request; use a new key for a new request",
-            [{"field": "Idempotency-Key", "in": "header", "message": "already used with another payload"}],
+            f"this {field} was already used with a different request; use a new one for a new request",
+            [{"field": field, "in": where, "message": "already used with another payload"}],
             code="idempotency_key_reused",
         )
 

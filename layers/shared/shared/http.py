@@ -192,7 +192,7 @@ def _body_as_text(event: dict[str, Any]) -> bool:
         return True
     try:
         text = base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text where base64 was promised
         return False
     event["body"], event["isBase64Encoded"] = text, False
     return True
@@ -242,6 +242,17 @@ def _normalize_content_type(event: dict[str, Any]) -> bool:
     return True
 
 
+def _encoded_body(event: dict[str, Any]) -> str | None:
+    """The Content-Encoding of a body, when it is not `identity`: no route decodes gzip, br or any
+    other coding, so such a body is a 415 (RFC 9110 §15.5.16) rather than text read as JSON."""
+    if not event.get("body"):
+        return None
+    headers = event.get("headers") or {}
+    codings = [str(v) for k, v in headers.items() if str(k).lower() == "content-encoding"]
+    named = {c.strip().lower() for v in codings for c in v.split(",")} - {"", "identity"}
+    return ", ".join(sorted(named)) or None
+
+
 def _normalize_path(event: dict[str, Any]) -> None:
     """Serve `/posts/` as `/posts`: API Gateway hands a trailing-slash request to the route without
     it (routeKey `GET /posts`, rawPath `/posts/`), and Powertools matches rawPath literally."""
@@ -287,6 +298,14 @@ def make_handler(
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
         if not _body_as_text(event):
             return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
+        coding = _encoded_body(event)
+        if coding is not None:
+            return _plain_error(
+                UnsupportedMediaType(
+                    f"the request body is encoded ({coding}); send it without a Content-Encoding",
+                    [{"field": "Content-Encoding", "in": "header", "message": "only identity is accepted"}],
+                )
+            )
         if not _normalize_content_type(event):
             return _plain_error(
                 UnsupportedMediaType(

@@ -110,17 +110,32 @@ def check_values(value: Any, where: str = "body") -> None:
             )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are unique (RFC 8259 §4: with duplicates, "the behavior of software
+    that receives such an object is unpredictable"): a repeated name is a 422, not "last one wins"."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise Unprocessable(
+            "the request body names a field twice",
+            [{"field": _path("", repeated), "in": "body", "message": "this name appears more than once in its object"}],
+        )
+    return value
+
+
 def json_loads(text: str) -> dict[str, Any]:
     """json.loads for request bodies, which are JSON objects on every route.
 
     What json.loads raises besides JSONDecodeError on hostile input (RecursionError for deep
     nesting, ValueError for an integer of over 4300 digits) becomes a JSONDecodeError too: a 400,
     never a 500. Anything but an object is a 422 (Powertools would validate the first element
-    of an array as the body and ignore the rest), and so is any value `check_values` refuses.
+    of an array as the body and ignore the rest), and so is any value `check_values` refuses and
+    an object that names a field twice.
     Integers of any size up to 4300 digits are accepted (jsonb stores them as numeric); a route's
     own model bounds the ones it uses."""
     try:
-        value = json.loads(text, parse_float=_parse_float, parse_constant=_Refused)
+        value = json.loads(text, parse_float=_parse_float, parse_constant=_Refused, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as exc:
