@@ -184,7 +184,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
         "GET /users/{user_id}": {
             "handler": lambda: call(h["users"], user_events[nxt()]),
             "peer": lambda: call(h["peer"], user_events[nxt()]),
-            "raw": lambda: conn.run(users_queries.GET_USER_PUBLIC, user_id=data.authors[nxt()]),
+            "raw": lambda: conn.run(users_queries.SQL.get_user_public, user_id=data.authors[nxt()]),
         },
     }
     out: dict[str, Any] = {}
@@ -502,7 +502,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
         f"OFFSET page {depth} (seed 000 style)": (OFFSET_PAGE, {"limit": limit, "offset": (depth - 1) * limit}),
         "exact COUNT(*) of published posts": (EXACT_COUNT, {}),
         "GET /posts/popular": (posts_queries.POPULAR_POSTS, {"days": 30, "limit": 10}),
-        "GET /users/{user_id}": (users_queries.GET_USER_PUBLIC, {"user_id": data.authors[0]}),
+        "GET /users/{user_id}": (users_queries.SQL.get_user_public, {"user_id": data.authors[0]}),
     }
     out: dict[str, Any] = {}
     for name, (sql, params) in statements.items():

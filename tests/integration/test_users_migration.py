@@ -110,15 +110,15 @@ def test_users_queries_use_their_indexes(db, owner_conn):
         # each index can serve its query, so take that option away.
         c.run("SET LOCAL enable_seqscan = off")
         none = {"verified": None, "c_ts": None, "c_id": None, "limit": 21}
-        assert "idx_users_active_created" in plan(c, sql.LIST_USERS, pattern=None, **none)
-        assert "idx_users_search_trgm" in plan(c, sql.LIST_USERS, pattern="%last42%", **none)
-        assert "users_email_lower_key" in plan(c, sql.GET_USER_BY_EMAIL, email="U77@example.com")
-        posts_plan = plan(c, sql.USER_POSTS, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
+        assert "idx_users_active_created" in plan(c, sql.SQL.list_users, pattern=None, **none)
+        assert "idx_users_search_trgm" in plan(c, sql.SQL.list_users, pattern="%last42%", **none)
+        assert "users_email_lower_key" in plan(c, sql.SQL.get_user_by_email, email="U77@example.com")
+        posts_plan = plan(c, sql.SQL.user_posts, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
         assert "idx_posts_user_recent" in posts_plan
         assert (
             "Sort Key: (COALESCE" not in posts_plan.split("Limit")[1]
         )  # walks the index in order, no sort below the limit
-        assert "users_pkey" in plan(c, sql.GET_USER_PRIVATE, user_id=USER1)
+        assert "users_pkey" in plan(c, sql.SQL.get_user_private, user_id=USER1)
     finally:
         c.run("ROLLBACK")
 
