@@ -36,10 +36,12 @@ json_build_object(
 {{profile_public_fields}},
     'preferences', pr.preferences
 
--- name: search_text
--- The expression indexed by idx_users_search_trgm (sql/migrations/0003): the planner uses the
--- index only when the query spells it exactly the same way.
-(u.username || ' ' || coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, ''))
+-- name: search_match
+-- Search (sql/migrations/0010): a username by prefix (idx_users_username_prefix), or a name
+-- through the grams of users_name_key (idx_users_name_grams), rechecked with strpos on the same
+-- key. The expressions are spelled exactly as indexed, or the planner cannot use the indexes;
+-- the two arms become a BitmapOr.
+(lower(u.username) LIKE CAST(:username_prefix AS text) OR (search_grams(users_name_key(u.first_name, u.last_name)) @> search_query_grams(CAST(:name AS text)) AND strpos(users_name_key(u.first_name, u.last_name), lower(CAST(:name AS text))) > 0))
 
 -- name: register_user
 INSERT INTO users AS u (user_id, email, username, first_name, last_name, phone_number, date_of_birth, profile_image_url)
@@ -66,7 +68,7 @@ SELECT json_build_object(
 FROM users u
 WHERE u.is_active
   AND (CAST(:verified AS boolean) IS NULL OR u.is_verified = :verified)
-  AND (CAST(:pattern AS text) IS NULL OR {{search_text}} ILIKE :pattern)
+  AND (CAST(:name AS text) IS NULL OR {{search_match}})
   AND (CAST(:c_ts AS timestamptz) IS NULL OR (u.created_at, u.user_id) < (:c_ts, CAST(:c_id AS uuid)))
 ORDER BY u.created_at DESC, u.user_id DESC
 LIMIT :limit

@@ -25,6 +25,7 @@ from users_models import (
     UserRecord,
     UserStatistics,
     UserUpdate,
+    search_query,
 )
 
 from shared.errors import Unprocessable
@@ -79,16 +80,25 @@ def post_user(body: UserCreate):
     responses={**_ok(UserList, "a page of users"), **error_docs(400, 422)},
 )
 def get_users(
-    q: Annotated[str | None, Query(max_length=100, description="search in username, first and last name")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description=(
+                "Names as people type them, in any script: family name, given name or both, with or without a "
+                "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."
+            ),
+        ),
+    ] = None,
     verified: Annotated[bool | None, Query(description="true: verified users only; false: unverified only")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ):
     try:
-        pattern = queries.search_term(q)
+        search = search_query(q)
     except ValueError as exc:
         raise Unprocessable("the request is invalid", [{"field": "q", "in": "query", "message": str(exc)}]) from None
-    return json_response(queries.list_users(verified, pattern, limit, cursor))
+    return json_response(queries.list_users(verified, search, limit, cursor))
 
 
 @app.get(
