@@ -173,7 +173,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
             "handler": lambda: call(h["posts"], post_events[nxt()]),
             "peer": lambda: call(h["peer"], post_events[nxt()]),
             "raw": lambda: conn.run(
-                posts_queries.GET_POST, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
+                posts_queries.SQL.get_post, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
             ),
         },
         "GET /posts?limit=50": {
@@ -494,14 +494,14 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
     deep = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, True)
     statements: dict[str, tuple[str, dict[str, Any]]] = {
         "GET /posts/{post_id}": (
-            posts_queries.GET_POST,
+            posts_queries.SQL.get_post,
             {"post_id": data.posts[0], "caller": data.caller, "is_admin": False},
         ),
         "GET /posts page 1": (first, {**nulls, "limit": limit}),
         f"GET /posts page {depth} (keyset)": (deep, {**nulls, "limit": limit, "c_1": c_1, "c_2": c_2}),
         f"OFFSET page {depth} (seed 000 style)": (OFFSET_PAGE, {"limit": limit, "offset": (depth - 1) * limit}),
         "exact COUNT(*) of published posts": (EXACT_COUNT, {}),
-        "GET /posts/popular": (posts_queries.POPULAR_POSTS, {"days": 30, "limit": 10}),
+        "GET /posts/popular": (posts_queries.SQL.popular_posts, {"days": 30, "limit": 10}),
         "GET /users/{user_id}": (users_queries.SQL.get_user_public, {"user_id": data.authors[0]}),
     }
     out: dict[str, Any] = {}

@@ -107,6 +107,16 @@ class ServiceUnavailable(AppError):
     status, code = 503, "service_unavailable"
 
 
+class StaleVersion(PreconditionFailed):
+    """The record changed since the version the client named (its If-Match ETag)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"the {what} changed since you read it; fetch it again and retry",
+            [{"field": "If-Match", "message": "stale ETag"}],
+        )
+
+
 class InvalidCursor(BadRequest):
     """A `cursor` query parameter that does not decode, or belongs to another list."""
 

@@ -28,7 +28,7 @@ cold start) for about forty lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import ConstraintMessages
@@ -53,32 +53,20 @@ class Statement(str):
         return self
 
 
-class Statements(Mapping[str, Statement]):
+class Statements(dict[str, Statement]):
     """The statements of one file, by name (`queries["get_post"]` or `queries.get_post`)."""
 
     def __init__(self, items: dict[str, Statement], source: Path):
-        self._items = items
+        super().__init__(items)
         self.source = source
-
-    def __getitem__(self, name: str) -> Statement:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise KeyError(f"no statement named {name!r} in {self.source}") from None
 
     def __getattr__(self, name: str) -> Statement:
         if name.startswith("_"):
             raise AttributeError(name)
         try:
-            return self._items[name]
+            return self[name]
         except KeyError:
             raise AttributeError(f"no statement named {name!r} in {self.source}") from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def parse(text: str, source: str = "<sql>") -> dict[str, str]:
@@ -120,6 +108,12 @@ def _shared_fragments() -> dict[str, str]:
     if _fragments is None:
         _fragments = parse(FRAGMENTS.read_text(encoding="utf-8"), str(FRAGMENTS))
     return _fragments
+
+
+def fragment(name: str) -> Statement:
+    """A block of the layer's fragments.sql (e.g. `author_json`), for statements assembled in
+    Python from allow-listed pieces."""
+    return Statement(_expand(name, _shared_fragments(), (), str(FRAGMENTS)), name)
 
 
 def load(path: str | Path, constraints: ConstraintMessages | None = None) -> Statements:
