@@ -39,7 +39,7 @@ from shared.errors import (
 )
 from shared.idempotency import Created, derived_id
 from shared.identity import UUID_RE, Identity
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import decode_cursor, encode_cursor, page_json
 
 CONSTRAINTS = {
     "comments_parent_same_post": ("parent_comment_id", "the parent comment belongs to another post"),
@@ -78,9 +78,7 @@ def _thread(sql: str, kind: str, post_id: str, limit: int, cursor: str | None) -
     if not row["cursor_found"]:
         raise InvalidCursor()
     next_cursor = encode_cursor(kind, [row["last_id"]]) if row["has_more"] else None
-    # The cursor is base64url: no characters to escape inside a JSON string.
-    tail = '"' + next_cursor + '"' if next_cursor else "null"
-    return '{"items":' + row["items"] + ',"next_cursor":' + tail + "}"
+    return page_json(row["items"], next_cursor)
 
 
 def public_thread(post_id: str, limit: int, cursor: str | None) -> str:

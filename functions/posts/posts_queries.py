@@ -38,7 +38,7 @@ from shared.errors import (
 )
 from shared.idempotency import derived_id
 from shared.identity import Identity
-from shared.pagination import decode_cursor, page
+from shared.pagination import decode_cursor, page, page_json, rows_json
 
 CONSTRAINTS: dict[str, tuple[str, str]] = {
     "posts_slug_key": ("slug", "another post already uses this slug"),
@@ -350,8 +350,7 @@ def list_posts(
             params["c_1"], params["c_2"] = _cursor_values(s, cursor)
         rows = get_database().all(list_sql(sort, fields, cursor is not None), **params)
         items, next_cursor = page(rows, limit, s.kind, s.key)
-    tail = '"' + next_cursor + '"' if next_cursor else "null"
-    return '{"items":[' + ",".join(r["item"] for r in items) + '],"next_cursor":' + tail + "}"
+    return page_json(rows_json(items), next_cursor)
 
 
 def popular_posts(days: int, limit: int) -> str:

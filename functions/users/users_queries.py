@@ -18,9 +18,8 @@ from shared.db import get_database
 from shared.errors import Conflict, Forbidden, InvalidCursor, NotFound, Unprocessable
 from shared.idempotency import Created
 from shared.identity import UUID_RE, Identity
-from shared.jsonio import to_json
 from shared.observability import MetricUnit, logger, metrics
-from shared.pagination import decode_cursor, page
+from shared.pagination import decode_cursor, page, page_json, rows_json
 
 _TAKEN_USERNAME = ("username", "this username is already taken")
 _TAKEN_EMAIL = ("email", "this email address is already registered")
@@ -63,7 +62,7 @@ def _keyset(kind: str, cursor: str | None) -> tuple[Any, str | None]:
 def _page_json(rows: list[dict[str, Any]], limit: int, kind: str) -> str:
     """`{"items": [...], "next_cursor": ...}` from rows whose `item` is SQL-built JSON text."""
     items, next_cursor = page(rows, limit, kind, ("c_ts", "c_id"))
-    return '{"items":[' + ",".join(r["item"] for r in items) + '],"next_cursor":' + to_json(next_cursor) + "}"
+    return page_json(rows_json(items), next_cursor)
 
 
 def _require_self_or_admin(who: Identity, user_id: str) -> None:

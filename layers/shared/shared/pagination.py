@@ -72,6 +72,18 @@ def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
     return out
 
 
+def page_json(items: str, next_cursor: str | None) -> str:
+    """The one list envelope, `{"items": [...], "next_cursor": "..." | null}`, around `items`, a
+    JSON array as text (built by SQL). A cursor is base64url: nothing in it needs escaping."""
+    tail = '"' + next_cursor + '"' if next_cursor else "null"
+    return '{"items":' + items + ',"next_cursor":' + tail + "}"
+
+
+def rows_json(rows: list[dict[str, Any]], column: str = "item") -> str:
+    """A JSON array (text) of the SQL-built JSON texts in `column` of `rows`."""
+    return "[" + ",".join(r[column] for r in rows) + "]"
+
+
 def page(
     rows: list[dict[str, Any]], limit: int, kind: str, key: Sequence[str]
 ) -> tuple[list[dict[str, Any]], str | None]:
