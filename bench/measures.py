@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.app_env import LambdaContext, configure, per_thread_connections, quiet_stdout
-from bench.relay import DelayRelay
 from bench.stats_util import percentile, summarize
+from testing.relay import Relay
 
 Fn = Callable[[], Any]
 
@@ -80,8 +80,7 @@ class Data:
 
 # -- events -------------------------------------------------------------------------
 def events_for(data: Data) -> dict[str, Any]:
-    from tests.conftest import load_event
-    from tests.support.events import claims, prepare
+    from testing.events import claims, load_event, prepare
 
     me = claims(data.caller)
     admin = claims(data.admin, groups=["admin"])
@@ -205,7 +204,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
 def warm_latency_with_rtt(b: Any, env: dict[str, str], data: Data, rounds: int, delay: float) -> dict[str, Any]:
     """Measure 1 again with `delay` added to every round trip (a relay): the
     Lambda -> RDS Proxy -> database hop that loopback does not have."""
-    relay = DelayRelay("127.0.0.1", b.db.port, delay)
+    relay = Relay("127.0.0.1", b.db.port, delay=delay)
     try:
         configure({**env, "DB_PORT": str(relay.port)})
         out = warm_latency(data, rounds)
@@ -234,7 +233,7 @@ def round_trips(b: Any, env: dict[str, str], data: Data, delay: float = 0.005, r
         ("naive GET /posts/{post_id}", h["naive"], ev["post_get"](0)),
         ("naive GET /posts (OFFSET + COUNT)", h["naive"], ev["post_list"](20)),
     ]
-    relays = {"count": DelayRelay("127.0.0.1", b.db.port, 0), "delay": DelayRelay("127.0.0.1", b.db.port, delay)}
+    relays = {"count": Relay("127.0.0.1", b.db.port, delay=0), "delay": Relay("127.0.0.1", b.db.port, delay=delay)}
     targets: dict[str, tuple[Any, Any]] = {}
     saved_port = os.environ["DB_PORT"]
     try:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -52,11 +51,6 @@ REGION = "us-east-1"
 APP_SECRET = "blog/test/app"
 READONLY_SECRET = "blog/test/readonly"
 OWNER_SECRET = "blog/test/owner"
-
-
-def load_event(path: str) -> dict[str, Any]:
-    """A sample event from events/ (the only source of events for tests too)."""
-    return json.loads((EVENTS / path).read_text())
 
 
 @dataclass

@@ -12,8 +12,8 @@ from pg8000.exceptions import DatabaseError
 from devstack import provision
 from shared import migrations
 from tests.conftest import MIGRATIONS
-from tests.integration.test_comments_support import comment_row, make_comment
-from tests.support.factories import make_post, make_user
+from tests.integration.test_comments_support import comment_row
+from tests.support.factories import make_comment, make_post, make_user
 
 SEGMENT = 24  # bytes of one level of a thread key
 

@@ -10,9 +10,8 @@ import posts_queries
 import pytest
 
 from posts_app import handler
-from tests.conftest import load_event
+from testing.events import as_viewer, claims, load_event, prepare
 from tests.support.api import StatementCounter, call
-from tests.support.events import as_viewer, claims, prepare
 from tests.support.factories import make_post, make_user
 
 

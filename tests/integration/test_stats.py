@@ -18,9 +18,9 @@ import stats_queries
 
 import stats_app
 from shared.errors import ServiceUnavailable
-from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext, load_event
+from testing.events import claims, load_event, prepare
+from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext
 from tests.support.api import call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 VALID_UNITS = {

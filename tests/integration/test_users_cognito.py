@@ -9,13 +9,11 @@ import time
 import pytest
 import users_cognito
 
-from tests.conftest import LambdaContext, load_event
-from tests.integration import test_users_support as support
+from testing.events import load_event
+from tests.conftest import LambdaContext
 from tests.integration.test_users_support import USER1, USER2, row
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 
 def sample(**request_changes) -> dict:

@@ -17,11 +17,10 @@ import time
 
 import pytest
 
-from bench.imports import FUNCTIONS, ROOT, function_env
-from bench.relay import DelayRelay
-from tests.conftest import load_event
+from testing.events import claims, load_event, prepare
+from testing.functions import FUNCTIONS, ROOT, function_env
+from testing.relay import Relay
 from tests.support.api import call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 ROUND_TRIPS_PER_SIMPLE_READ = 1
@@ -37,7 +36,7 @@ def relayed(db, monkeypatch):
     from shared.db import reset_databases
     from shared.settings import get_settings
 
-    relay = DelayRelay(db.host, db.port, 0)
+    relay = Relay(db.host, db.port, delay=0)
     monkeypatch.setenv("DB_PORT", str(relay.port))
     get_settings.cache_clear()
     reset_databases()
