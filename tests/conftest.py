@@ -26,6 +26,7 @@ import pytest
 from devstack import provision
 from devstack.postgres import Cluster, free_port, throwaway_cluster
 from devstack.tls import TlsFiles, make_tls_files
+from testing.events import load_event as load_event  # re-exported: tests import it from here too
 
 # Like Lambda, the Powertools settings exist before any function module is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "blog-test")

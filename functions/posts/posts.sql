@@ -214,22 +214,3 @@ VALUES (CAST(:post_id AS uuid), CAST(:from_user_id AS uuid), CAST(:to_user_id AS
 -- Any post by id, whatever its status (after a write by its author or an admin).
 SELECT {{post_json}} AS body, p.version, p.user_id::text AS owner, p.idempotency_fingerprint AS fingerprint
 FROM posts p JOIN users u ON u.user_id = p.user_id WHERE p.post_id = CAST(:post_id AS uuid)
-
--- name: popular_posts
--- Top posts of the last `days` days by score: the published_at range comes from
--- idx_posts_published_feed, then a top-N sort of that window.
-SELECT json_build_object('items', coalesce(json_agg(json_build_object(
-           'post_id', p.post_id, 'title', p.title, 'slug', p.slug, 'excerpt', p.excerpt,
-           'featured_image_url', p.featured_image_url, 'tags', coalesce(p.tags, '{}'::text[]),
-           'view_count', p.view_count, 'like_count', p.like_count, 'comment_count', p.comment_count,
-           'score', p.score, 'published_at', p.published_at, 'author', {{author_json}}
-       ) ORDER BY p.score DESC, p.post_id DESC), '[]'::json)) AS body
-FROM (
-    SELECT p.post_id, p.user_id, p.title, p.slug, p.excerpt, p.featured_image_url, p.tags, p.view_count,
-           p.like_count, p.comment_count, p.published_at, {{score}} AS score
-    FROM posts p
-    WHERE p.status = 'published' AND p.published_at >= now() - make_interval(days => CAST(:days AS int))
-    ORDER BY score DESC, p.post_id DESC
-    LIMIT CAST(:limit AS int)
-) p
-JOIN users u ON u.user_id = p.user_id

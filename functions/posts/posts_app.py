@@ -32,6 +32,7 @@ from posts_models import (
     slug_path,
 )
 
+from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
     create_app,
@@ -319,3 +320,13 @@ def transfer_post(post_id: str, body: TransferRequest):
 
 
 handler = make_handler(app)
+# SnapStart: primed before the snapshot; after a restore, a connection of its own, warmed by a read
+snapstart.register(
+    app,
+    warm=[
+        (
+            queries.SQL.get_post,
+            {"post_id": snapstart.PLACEHOLDER_ID, "caller": snapstart.PLACEHOLDER_ID, "is_admin": False},
+        )
+    ],
+)

@@ -164,3 +164,8 @@ FROM (
 -- name: schema_version
 -- The newest applied migration (0 before any).
 SELECT coalesce(max(version), 0) AS schema_version FROM schema_migrations
+
+-- name: refresh_popular
+-- GET /posts/popular's precomputed ranking (sql/migrations/0012): each complete UTC day's top 50,
+-- recomputed on every scheduled run. Runs on the writer; returns the rows ranked.
+SELECT refresh_popular_post_days()

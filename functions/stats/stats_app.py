@@ -13,6 +13,7 @@ import stats_queries as queries
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from stats_schedule import HISTORY_METRICS, on_schedule
 
+from shared import snapstart
 from shared.errors import AppError, ServiceUnavailable, Unprocessable
 from shared.http import create_app, json_response, make_handler, require_admin
 from shared.schemas import IsoDateTime, error_docs
@@ -74,3 +75,4 @@ def health():
 
 
 handler = make_handler(app, extra=on_schedule)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore

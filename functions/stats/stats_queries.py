@@ -55,6 +55,11 @@ def record(
     return recorded is not None
 
 
+def refresh_popular(database: Database) -> int:
+    """Recompute GET /posts/popular's per-day ranking through `database` (the writer): rows ranked."""
+    return int(database.value(SQL.refresh_popular))
+
+
 def latest_public() -> str | None:
     """The public numbers of the latest snapshot as JSON text, or None before the first run."""
     value: str | None = get_database().value(SQL.latest_public)

@@ -19,6 +19,7 @@ from typing import Any
 import stats_queries as queries
 
 from shared.db import Database, get_database
+from shared.errors import AppError
 from shared.observability import MetricUnit, logger, metrics
 from shared.settings import get_settings
 
@@ -90,6 +91,22 @@ def publish(values: dict[str, Any], previous: dict[str, Any] | None, duration_ms
     return published + 2
 
 
+def refresh_popular(writer: Database) -> tuple[int | None, int]:
+    """Recompute GET /posts/popular's per-day ranking: (rows ranked or None if it failed, ms).
+
+    A failed refresh (e.g. cancelled by the writer role's statement_timeout on a large table)
+    never fails the statistics: the ranking keeps its last state, and GET /posts/popular reads
+    the days it has not ranked live (correct, slower). PopularRankingFailed says so.
+    """
+    started = time.perf_counter()
+    try:
+        ranked = queries.refresh_popular(writer)
+    except AppError as exc:
+        logger.warning("popular ranking not refreshed", extra={"code": exc.code, "error": exc.message})
+        return None, int((time.perf_counter() - started) * 1000)
+    return ranked, int((time.perf_counter() - started) * 1000)
+
+
 def run(event: dict[str, Any]) -> dict[str, Any]:
     at = scheduled_time(event)
     source_db, source = _source_database()
@@ -97,6 +114,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     values, details = queries.collect(source_db)
     duration_ms = int((time.perf_counter() - started) * 1000)
+    ranked, ranking_ms = refresh_popular(writer)  # before the duplicate check: a retried slot refreshes too
     previous = queries.previous_counters(writer, at)
     if not queries.record(writer, at, source, duration_ms, values, details):
         logger.info(
@@ -104,6 +122,10 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         )
         return {"status": "duplicate", "scheduled_at": at.isoformat()}
     count = publish(values, previous, duration_ms)
+    if ranked is None:
+        metrics.add_metric(name="PopularRankingFailed", unit=C, value=1)
+    else:
+        metrics.add_metric(name="PopularRankingDuration", unit=MetricUnit.Milliseconds, value=ranking_ms)
     logger.info(
         "statistics published",
         extra={
@@ -111,6 +133,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
             "source": source,
             "duration_ms": duration_ms,
             "metrics_published": count,
+            "popular_posts_ranked": ranked,
             "top_authors": details.get("top_authors"),
             "unused_indexes": details.get("unused_indexes"),
             "slow_statements": details.get("slow_statements"),
