@@ -1,7 +1,7 @@
 """Performance guards that run with every `make test` (bench/ measures the rest).
 
 * Round trips: each simple read is one round trip to the database, counted on
-  the wire by the relay of bench/relay.py (DESIGN.md: 1 per simple read).
+  the wire by the relay of testing/relay.py (DESIGN.md: 1 per simple read).
 * Cold import: importing a function's module in a fresh interpreter stays
   within a generous multiple of a bare interpreter's start, and never pulls in
   boto3 (~250 ms of cold start). The machine is shared and noisy, so each side
