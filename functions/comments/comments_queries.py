@@ -115,7 +115,7 @@ def create_comment(
     """The comment, `new` unless `comment_id` (or the id derived from `idempotency_key`) names
     one this author already made on this post (a retry).
 
-    `fingerprint` (shared.http.request_fingerprint) is stored with the comment; a retry under the
+    `fingerprint` (the request fingerprint the app computed) is stored with the comment; a retry under the
     same Idempotency-Key or client-chosen comment_id with another fingerprint raises
     IdempotencyKeyReused."""
     named_by_body = comment_id is not None

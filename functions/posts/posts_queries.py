@@ -495,13 +495,13 @@ def create_post(
     who: Identity, data: PostCreate, idempotency_key: str | None, fingerprint: str | None = None
 ) -> Created:
     """Create, or replay an earlier create of the same post_id. `fingerprint`
-    (shared.http.request_fingerprint) is stored with the post, and a retry whose fingerprint
+    (the request fingerprint the app computed) is stored with the post, and a retry whose fingerprint
     differs, under the same Idempotency-Key or client-chosen post_id, is refused with
     IdempotencyKeyReused instead of replayed."""
     post_id = post_id_for(data, who, idempotency_key)
     base = data.slug or slugify(data.title)
     if data.slug:
-        slug, alt = data.slug, None  # the client chose it: a collision is a 409
+        slug, alt = data.slug, None  # the client chose it: a collision is a Conflict
     elif base:
         slug, alt = base, f"{base}-{secrets.token_hex(3)}"
     else:  # no letter or digit in the title (only symbols or emoji): a neutral unique slug
@@ -606,13 +606,13 @@ def archive_post(post_id: str, who: Identity, expected: list[int] | None) -> Non
 
 
 def count_view(post_id: str, viewer: bytes) -> int:
-    """The post's view count after this view; 404 when it is not a published post.
+    """The post's view count after this view; NotFound when it is not a published post.
 
     `viewer` is a 32-byte digest naming the viewer (see posts_app.viewer_key). A
     viewer's views of one post count once per VIEW_WINDOW_SECONDS; the others
     answer the current count without changing it.
     """
-    # Not retried after a lost reply: it runs as a write, so it counts once or answers 503.
+    # Not retried after a lost reply: it runs as a write, so it counts once or fails with ServiceUnavailable.
     row = get_database().write(
         lambda s: s.one(SQL.count_view, post_id=post_id, viewer=viewer, window_seconds=VIEW_WINDOW_SECONDS)
     )
