@@ -143,9 +143,11 @@ WITH target AS (
 ), upd AS (
     UPDATE comments c SET content = CAST(:content AS text)
     WHERE c.comment_id = CAST(:comment_id AS uuid) AND c.user_id = CAST(:user_id AS uuid) AND c.status = 'active'
+      AND EXISTS (SELECT 1 FROM users a WHERE a.user_id = CAST(:user_id AS uuid) AND a.is_active)
     RETURNING c.*
 )
 SELECT t.user_id, t.status,
+       EXISTS (SELECT 1 FROM users a WHERE a.user_id = CAST(:user_id AS uuid) AND a.is_active) AS author_active,
        (SELECT {{comment_json}} FROM upd c LEFT JOIN users u ON u.user_id = c.user_id) AS comment
 FROM target t
 

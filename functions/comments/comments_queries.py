@@ -182,6 +182,8 @@ def update_comment(who: Identity, comment_id: str, content: str) -> str:
     if str(row["user_id"]) != who.sub:
         raise Forbidden("only the author can edit a comment")
     if row["comment"] is None:
+        if not row["author_active"]:
+            raise AccountInactive()
         raise _not_editable(row["status"])
     return row["comment"]
 

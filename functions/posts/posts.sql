@@ -88,12 +88,14 @@ WITH patch AS (
         version = p.version + 1
     FROM target t, patch x
     WHERE p.post_id = t.post_id
-      AND (p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))
+      AND (CAST(:is_admin AS boolean) OR (p.user_id = CAST(:caller AS uuid) AND EXISTS (
+            SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active)))
       AND p.status <> 'archived'
       AND (CAST(:expected AS int[]) IS NULL OR p.version = ANY (CAST(:expected AS int[])))
     RETURNING p.*
 )
 SELECT t.user_id::text AS owner, t.status,
+       EXISTS (SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active) AS caller_active,
        (SELECT {{post_json}} FROM upd p JOIN users u ON u.user_id = p.user_id) AS body,
        (SELECT p.version FROM upd p) AS version
 FROM target t

@@ -27,6 +27,7 @@ from posts_models import PostCreate, SearchTerms, slug_candidates, slugify
 from shared import statements
 from shared.db import get_database
 from shared.errors import (
+    AccountInactive,
     Conflict,
     Forbidden,
     IdempotencyKeyReused,
@@ -586,6 +587,9 @@ def update_post(post_id: str, who: Identity, changes: dict[str, Any], expected: 
     if row["body"] is not None:
         return row["body"], row["version"]
     _deny(row["owner"], row["status"], who)
+    if not who.is_admin and not row["caller_active"]:
+        # A deactivated account publishes and edits nothing, as it creates nothing.
+        raise AccountInactive()
     if row["status"] == "archived":
         raise Conflict("the post is archived; archived posts cannot be edited", code="post_archived")
     raise StaleVersion("post")

@@ -43,6 +43,22 @@ json_build_object(
 -- the two arms become a BitmapOr.
 (lower(u.username) LIKE CAST(:username_prefix AS text) OR (search_grams(users_name_key(u.first_name, u.last_name)) @> search_query_grams(CAST(:name AS text)) AND strpos(users_name_key(u.first_name, u.last_name), lower(CAST(:name AS text))) > 0))
 
+-- name: release_email
+-- A verified address belongs to the account that proved it last: any other row holding it (a
+-- deactivated account, or one whose owner has since moved to another address in the user pool
+-- and not signed in again) gives it up, in the same transaction as the statement that stores
+-- it. Only a verified address (:email NULL otherwise) ever reaches this statement, and only for
+-- a registered caller, or one registering in the same transaction.
+UPDATE users o SET email = NULL
+WHERE CAST(:email AS text) IS NOT NULL
+  AND lower(o.email) = lower(CAST(:email AS text))
+  AND o.user_id <> :user_id
+
+-- name: release_email_of_registered
+-- The same for a sign-in: only when the signer is a registered user.
+{{release_email}}
+  AND EXISTS (SELECT 1 FROM users s WHERE s.user_id = :user_id)
+
 -- name: register_user
 INSERT INTO users AS u (user_id, email, username, first_name, last_name, phone_number, date_of_birth, profile_image_url)
 VALUES (:user_id, :email, :username, :first_name, :last_name, :phone_number, :date_of_birth, :profile_image_url)
@@ -140,17 +156,14 @@ WHERE user_id = :user_id AND is_active
 RETURNING user_id
 
 -- name: update_last_login
+-- The seed's update_last_login (Cognito post-authentication trigger): last_login_at, and the
+-- address Cognito has verified for this user when it is given (:email NULL keeps the stored
+-- one); release_email_of_registered runs first in the same transaction.
 UPDATE users AS u
 SET last_login_at = CURRENT_TIMESTAMP,
-    email = CASE
-        WHEN CAST(:email AS text) IS NULL THEN u.email
-        WHEN EXISTS (
-            SELECT 1 FROM users o WHERE lower(o.email) = lower(CAST(:email AS text)) AND o.user_id <> u.user_id
-        ) THEN u.email
-        ELSE CAST(:email AS text)
-    END
+    email = coalesce(CAST(:email AS text), u.email)
 WHERE u.user_id = :user_id
-RETURNING u.email IS NOT DISTINCT FROM CAST(:email AS text) AS email_stored
+RETURNING u.user_id
 
 -- name: get_profile
 SELECT json_build_object('user_id', u.user_id, 'username', u.username,

@@ -18,7 +18,6 @@ from shared.db import get_database
 from shared.errors import Conflict, Forbidden, InvalidCursor, NotFound, Unprocessable
 from shared.idempotency import Created
 from shared.identity import UUID_RE, Identity
-from shared.observability import MetricUnit, logger, metrics
 from shared.pagination import decode_cursor, page, page_json, rows_json
 
 _TAKEN_USERNAME = ("username", "this username is already taken")
@@ -94,17 +93,27 @@ def register_user(who: Identity, body: UserCreate) -> Created:
             )
     database = get_database()
     try:
-        row = database.write_one(
-            SQL.register_user,
-            user_id=who.sub,
-            email=email,
-            username=body.username,
-            first_name=body.first_name,
-            last_name=body.last_name,
-            phone_number=body.phone_number,
-            date_of_birth=body.date_of_birth,
-            profile_image_url=body.profile_image_url,
+        # One round trip, one transaction: the address leaves any other row, then the user is
+        # stored (a verified address is the account's that proved it last: release_email).
+        _, rows = database.run_atomic(
+            [
+                (SQL.release_email, {"email": email, "user_id": who.sub}),
+                (
+                    SQL.register_user,
+                    {
+                        "user_id": who.sub,
+                        "email": email,
+                        "username": body.username,
+                        "first_name": body.first_name,
+                        "last_name": body.last_name,
+                        "phone_number": body.phone_number,
+                        "date_of_birth": body.date_of_birth,
+                        "profile_image_url": body.profile_image_url,
+                    },
+                ),
+            ]
         )
+        row = rows[0]
     except Conflict as exc:
         if not any(d.get("field") == "user_id" for d in exc.details):
             raise
@@ -112,7 +121,7 @@ def register_user(who: Identity, body: UserCreate) -> Created:
         if earlier is None:
             raise
         return Created(who.sub, earlier["body"], new=False)
-    return Created(who.sub, row["body"], new=True)  # type: ignore[index]
+    return Created(who.sub, row["body"], new=True)
 
 
 def list_users(verified: bool | None, search: UserSearch | None, limit: int, cursor: str | None) -> str:
@@ -218,11 +227,13 @@ def user_posts(who: Identity, user_id: str, limit: int, cursor: str | None) -> s
 def record_login(user_id: str, email: str | None = None) -> None:
     """Set last_login_at and, when Cognito vouches for it, the user's current address.
 
-    `email` is None unless the user pool says `email_verified` is "true". An address
-    that another account holds stays with that account (logged and counted)."""
-    row = get_database().write_one(SQL.update_last_login, user_id=user_id, email=email)
-    if email is not None and row is not None and not row["email_stored"]:
-        metrics.add_metric(name="VerifiedEmailNotStored", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "the verified address belongs to another account; the stored one is kept", extra={"user_id": user_id}
-        )
+    `email` is None unless the user pool says `email_verified` is "true". A verified address
+    is this account's from now on: another row that still holds it gives it up (release_email),
+    and that account gets its own current address at its next sign-in. Nothing happens for a
+    sub that is not registered."""
+    get_database().run_atomic(
+        [
+            (SQL.release_email_of_registered, {"email": email, "user_id": user_id}),
+            (SQL.update_last_login, {"user_id": user_id, "email": email}),
+        ]
+    )

@@ -7,12 +7,11 @@ import uuid
 
 import pytest
 
-from testing.events import claims, load_event, prepare
+from testing.events import claims, prepare
+from tests.conftest import load_event
 from tests.integration.test_comments_support import comment_count, comment_row
 from tests.support.api import StatementCounter, call
 from tests.support.factories import make_comment, make_post, make_user
-
-# Fixtures shared by the comments tests.
 
 CREATE = load_event("comments/create.json")
 UPDATE = load_event("comments/update.json")
@@ -278,3 +277,15 @@ def test_a_deleted_comment_with_replies_stays_as_a_placeholder(comments_handler,
 @pytest.mark.parametrize("comment_id", [str(uuid.uuid4()), "not-a-uuid"])
 def test_delete_unknown_comment_is_404(comments_handler, world, comment_id):
     assert call(comments_handler, delete(comment_id, as_user(world["reader"]))).status == 404
+
+
+def test_a_deactivated_author_cannot_edit_their_comments(comments_handler, world, owner_conn):
+    # Given the reader's account is deactivated after they commented
+    owner_conn.run("UPDATE users SET is_active = false WHERE user_id = :u", u=world["reader"])
+    # When they edit their comment
+    reply = call(
+        comments_handler, edit(world["comment"], {"content": "SPAM edited after ban"}, as_user(world["reader"]))
+    )
+    # Then it is refused and the comment is unchanged
+    assert (reply.status, reply.error_code) == (403, "account_inactive")
+    assert comment_row(owner_conn, world["comment"])["content"] == "first!"
