@@ -573,7 +573,7 @@ def warm_profile(data: Data, rounds: int) -> dict[str, Any]:
 
     import posts_app
     from shared.db import get_database
-    from shared.http import Identity
+    from shared.identity import Identity
 
     ev = events_for(data)
     conn = get_database().connection()
