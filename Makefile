@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean \
+.PHONY: help openapi venv dev dev-reset test test-unit lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean \
         sam-local-setup sam-local-stop sam-invoke sam-start-api sam-local-test sam-local-all
 
 help: ## list the targets
@@ -45,6 +45,9 @@ invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=even
 
 test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## the unit tier only: no database, no servers, seconds
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The long run of the reliability suite (docs/RELIABILITY.md); `make test` runs it bounded.
 soak: $(STAMP) ## reliability soak: 5 min, 32 simulated containers, more fuzzing (SOAK_SECONDS=, SOAK_CONTAINERS=, FUZZ_EXAMPLES=)

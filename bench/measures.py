@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.app_env import LambdaContext, configure, per_thread_connections, quiet_stdout
-from bench.relay import DelayRelay
 from bench.stats_util import percentile, summarize
+from testing.relay import Relay
 
 Fn = Callable[[], Any]
 
@@ -81,8 +81,7 @@ class Data:
 
 # -- events -------------------------------------------------------------------------
 def events_for(data: Data) -> dict[str, Any]:
-    from tests.conftest import load_event
-    from tests.support.events import claims, prepare
+    from testing.events import claims, load_event, prepare
 
     me = claims(data.caller)
     admin = claims(data.admin, groups=["admin"])
@@ -174,7 +173,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
             "handler": lambda: call(h["posts"], post_events[nxt()]),
             "peer": lambda: call(h["peer"], post_events[nxt()]),
             "raw": lambda: conn.run(
-                posts_queries.GET_POST, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
+                posts_queries.SQL.get_post, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
             ),
         },
         "GET /posts?limit=50": {
@@ -185,7 +184,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
         "GET /users/{user_id}": {
             "handler": lambda: call(h["users"], user_events[nxt()]),
             "peer": lambda: call(h["peer"], user_events[nxt()]),
-            "raw": lambda: conn.run(users_queries.GET_USER_PUBLIC, user_id=data.authors[nxt()]),
+            "raw": lambda: conn.run(users_queries.SQL.get_user_public, user_id=data.authors[nxt()]),
         },
     }
     out: dict[str, Any] = {}
@@ -206,7 +205,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
 def warm_latency_with_rtt(b: Any, env: dict[str, str], data: Data, rounds: int, delay: float) -> dict[str, Any]:
     """Measure 1 again with `delay` added to every round trip (a relay): the
     Lambda -> RDS Proxy -> database hop that loopback does not have."""
-    relay = DelayRelay("127.0.0.1", b.db.port, delay)
+    relay = Relay("127.0.0.1", b.db.port, delay=delay)
     try:
         configure({**env, "DB_PORT": str(relay.port)})
         out = warm_latency(data, rounds)
@@ -235,7 +234,7 @@ def round_trips(b: Any, env: dict[str, str], data: Data, delay: float = 0.005, r
         ("naive GET /posts/{post_id}", h["naive"], ev["post_get"](0)),
         ("naive GET /posts (OFFSET + COUNT)", h["naive"], ev["post_list"](20)),
     ]
-    relays = {"count": DelayRelay("127.0.0.1", b.db.port, 0), "delay": DelayRelay("127.0.0.1", b.db.port, delay)}
+    relays = {"count": Relay("127.0.0.1", b.db.port, delay=0), "delay": Relay("127.0.0.1", b.db.port, delay=delay)}
     targets: dict[str, tuple[Any, Any]] = {}
     saved_port = os.environ["DB_PORT"]
     try:
@@ -485,8 +484,7 @@ def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) ->
     conn = get_database().connection()
     cursor = cursor_for_page(owner, depth, limit)
     post_events = [ev["post_get"](i) for i in range(len(data.posts))]
-    from tests.conftest import load_event
-    from tests.support.events import prepare
+    from testing.events import load_event, prepare
 
     popular_list = prepare(load_event("posts/list.json"), query={"limit": str(limit), "sort": "popular"})
     state = {"i": 0}
@@ -527,7 +525,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
     deep = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, True)
     statements: dict[str, tuple[str, dict[str, Any]]] = {
         "GET /posts/{post_id}": (
-            posts_queries.GET_POST,
+            posts_queries.SQL.get_post,
             {"post_id": data.posts[0], "caller": data.caller, "is_admin": False},
         ),
         "GET /posts page 1": (first, {**nulls, "limit": limit}),
@@ -535,7 +533,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
         f"OFFSET page {depth} (seed 000 style)": (OFFSET_PAGE, {"limit": limit, "offset": (depth - 1) * limit}),
         "exact COUNT(*) of published posts": (EXACT_COUNT, {}),
         "GET /posts/popular": (posts_queries.POPULAR_POSTS, {"days": 30, "limit": 10}),
-        "GET /users/{user_id}": (users_queries.GET_USER_PUBLIC, {"user_id": data.authors[0]}),
+        "GET /users/{user_id}": (users_queries.SQL.get_user_public, {"user_id": data.authors[0]}),
     }
     out: dict[str, Any] = {}
     for name, (sql, params) in statements.items():
@@ -575,7 +573,7 @@ def warm_profile(data: Data, rounds: int) -> dict[str, Any]:
 
     import posts_app
     from shared.db import get_database
-    from shared.http import Identity
+    from shared.identity import Identity
 
     ev = events_for(data)
     conn = get_database().connection()
@@ -589,7 +587,7 @@ def warm_profile(data: Data, rounds: int) -> dict[str, Any]:
 
     stages: dict[str, Fn] = {
         "raw driver": lambda: conn.run(
-            posts_queries.GET_POST, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
+            posts_queries.SQL.get_post, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
         ),
         "query function": lambda: posts_queries.get_post(data.posts[nxt()], who),
         "resolver": lambda: posts_app.app.resolve(events[nxt()], LambdaContext()),

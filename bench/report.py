@@ -115,7 +115,7 @@ def sec_warm(m: dict[str, Any]) -> str:
         extra = ""
         if key == "warm_latency_rtt":
             extra = (
-                f"Every round trip is delayed by {w['added_delay_ms']:g} ms through `bench/relay.py`: "
+                f"Every round trip is delayed by {w['added_delay_ms']:g} ms through `testing/relay.py`: "
                 "a Lambda function reaches RDS Proxy and the database over the network, so the raw driver's "
                 "time there is what a warm request cannot avoid.\n\n"
             )
@@ -261,7 +261,7 @@ def sec_round_trips(m: dict[str, Any]) -> str:
         for route, v in rt["routes"].items()
     ]
     return (
-        f"Counted on the wire by `bench/relay.py` (client turns), and again from the latency a "
+        f"Counted on the wire by `testing/relay.py` (client turns), and again from the latency a "
         f"{rt['delay_ms']:g} ms delay per client write adds ((with - without) / delay).\n\n"
         + _table(["route", "round trips", "from latency", "ms direct", f"ms +{rt['delay_ms']:g} ms", "goal", ""], rows)
     )
@@ -503,7 +503,7 @@ def sec_stats_scale() -> str:
         f"`PYTHONPATH=layers/shared:. .venv/bin/python -m bench.stats_scale` on {r['when']}: "
         f"{size['users']:,} users, {size['posts']:,} posts, {size['comments']:,} comments generated in SQL "
         f"(seed {size['seed']}, {load_s:.0f} s to load). The collection is the function's own code "
-        "(`stats_app.collect`) on the read-only role: one statement, each application table scanned once.",
+        "(`stats_queries.collect`) on the read-only role: one statement, each application table scanned once.",
         "",
         _table(
             ["runs (s)", "median (s)", "goal (s)", "", "peak RSS of the process (MB)"],

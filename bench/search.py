@@ -176,12 +176,12 @@ def writes(conn: Any, rounds: int) -> dict[str, Any]:
                 "metadata": "{}",
                 "featured_image_url": None,
             }
-            create.append(timed(conn, posts_queries.CREATE_POST, params)[0])
+            create.append(timed(conn, posts_queries.SQL.create_post, params)[0])
             patch = json.dumps({"content": _text(rng, 300)}, ensure_ascii=False)
             update.append(
                 timed(
                     conn,
-                    posts_queries.UPDATE_POST,
+                    posts_queries.SQL.update_post,
                     {"patch": patch, "post_id": post_id, "caller": author, "is_admin": False, "expected": None},
                 )[0]
             )

@@ -1,6 +1,6 @@
 """Statistics run at scale: 1M users, 5M posts, 10M comments (sizes by flag).
 
-Measures the StatsFunction's collection (the same code, `stats_app.collect`)
+Measures the StatsFunction's collection (the same code, `stats_queries.collect`)
 on the read-only role: wall time, database time per statement, peak memory of
 the process, and the plan of the slowest statement with EXPLAIN (ANALYZE,
 BUFFERS). `python -m bench.stats_scale [--users N --posts N --comments N]`
@@ -26,8 +26,6 @@ from shared.settings import load_settings
 sys.path.insert(0, str(ROOT / "functions" / "stats"))
 import stats_queries
 
-import stats_app
-
 RESULTS = Path(__file__).with_name("results")
 
 
@@ -51,12 +49,12 @@ def main() -> None:
         runs = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            values, _details = stats_app.collect(database)
+            values, _details = stats_queries.collect(database)
             runs.append(round(time.perf_counter() - t, 3))
         conn = database.connection()
-        plan_rows = conn.run("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + stats_queries.COLLECT)
+        plan_rows = conn.run("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + stats_queries.SQL.collect)
         plan = "\n".join(r[0] for r in plan_rows)
-        slow_rows = conn.run("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + stats_queries.SLOW_STATEMENTS)
+        slow_rows = conn.run("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + stats_queries.SQL.slow_statements)
         database.close()
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         result = {

@@ -48,8 +48,8 @@ _DUMP = (
 
 
 def _error_schemas() -> dict[str, Any]:
-    """The layer's error body (shared.http.ErrorBody) and the models it uses, as components."""
-    from shared.http import ErrorBody
+    """The layer's error body (shared.schemas.ErrorBody) and the models it uses, as components."""
+    from shared.schemas import ErrorBody
 
     schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -27,10 +26,24 @@ import pytest
 from devstack import provision
 from devstack.postgres import Cluster, free_port, throwaway_cluster
 from devstack.tls import TlsFiles, make_tls_files
+from testing.events import load_event as load_event  # re-exported: tests import it from here too
 
 # Like Lambda, the Powertools settings exist before any function module is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "blog-test")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "BlogTest")
+
+
+def _thread_safe_apps() -> None:
+    """Every app a test imports keeps its request state per thread: the concurrency tests run
+    one module's handler in threads, which Lambda never does (tests/support/threads.py)."""
+    import shared.http
+    from tests.support.threads import thread_safe
+
+    create_app = shared.http.create_app
+    shared.http.create_app = lambda: thread_safe(create_app())  # type: ignore[assignment]
+
+
+_thread_safe_apps()
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "sql" / "migrations"
@@ -39,11 +52,6 @@ REGION = "us-east-1"
 APP_SECRET = "blog/test/app"
 READONLY_SECRET = "blog/test/readonly"
 OWNER_SECRET = "blog/test/owner"
-
-
-def load_event(path: str) -> dict[str, Any]:
-    """A sample event from events/ (the only source of events for tests too)."""
-    return json.loads((EVENTS / path).read_text())
 
 
 @dataclass

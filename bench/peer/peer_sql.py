@@ -114,10 +114,10 @@ def same_sql() -> dict[str, bool]:
     import users_queries
 
     pairs = {
-        "GET_POST": (GET_POST, posts_queries.GET_POST),
+        "GET_POST": (GET_POST, posts_queries.SQL.get_post),
         "LIST_FIRST": (LIST_FIRST, posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)),
         "LIST_NEXT": (LIST_NEXT, posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, True)),
-        "GET_USER_PUBLIC": (GET_USER_PUBLIC, users_queries.GET_USER_PUBLIC),
-        "GET_USER_PRIVATE": (GET_USER_PRIVATE, users_queries.GET_USER_PRIVATE),
+        "GET_USER_PUBLIC": (GET_USER_PUBLIC, users_queries.SQL.get_user_public),
+        "GET_USER_PRIVATE": (GET_USER_PRIVATE, users_queries.SQL.get_user_private),
     }
     return {name: _norm(a) == _norm(b) for name, (a, b) in pairs.items()}

@@ -1,14 +1,14 @@
 """CommentsFunction: threaded comments of published posts, likes, moderation.
 
-Routes parse and validate, call one function of comments_queries, and answer.
+Routes and HTTP only: parse and validate, call one function of comments_queries (the data
+module), and answer with statuses and headers.
 Identity comes only from the JWT authorizer's claims; the public list never
 reads one.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import comments_queries as queries
 from aws_lambda_powertools.event_handler import Response
@@ -17,10 +17,8 @@ from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, 
 
 from shared import snapstart
 from shared.http import (
-    ErrorBody,
     create_app,
     idempotency_key,
-    json_doc,
     json_response,
     make_handler,
     request_fingerprint,
@@ -28,6 +26,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.schemas import error_docs, json_doc
 
 app = create_app()
 
@@ -36,25 +35,13 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
 
 
-def _errors(*codes: int) -> dict[int, dict[str, Any]]:
-    text = {
-        400: "Invalid cursor or malformed JSON.",
-        401: "No verified identity.",
-        403: "Not allowed (not the author, not an administrator, or not registered).",
-        404: "No such post or comment.",
-        409: "The comment's state does not allow this.",
-        422: "Invalid input.",
-    }
-    return {code: json_doc(ErrorBody, text[code]) for code in codes}
-
-
 @app.get(
     "/posts/<post_id>/comments",
     summary="List a published post's comments in thread order",
     description="Replies follow their parent (depth-first, oldest first). Hidden comments and their replies are "
     "left out; a deleted comment appears as a placeholder only when replies below it are listed.",
     tags=TAGS,
-    responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 404, 422)},
+    responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 404, 422)},
 )
 def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     post_id = require_uuid(post_id, "post")
@@ -66,24 +53,12 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     summary="Moderation view of a post's thread (administrators)",
     description="Every comment of the post in thread order, hidden ones included, with its status.",
     tags=[*TAGS, "moderation"],
-    responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 401, 403, 404, 422)},
+    responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 401, 403, 404, 422)},
 )
 def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     require_admin(app)
     post_id = require_uuid(post_id, "post")
     return json_response(queries.moderation_thread(post_id, limit, cursor))
-
-
-# Without a client-chosen comment_id, an Idempotency-Key header names the comment:
-# its id is derived from the author, the post and the key, so a retry finds it (200).
-IDEMPOTENCY_NAMESPACE = uuid.UUID("3d6f2a8e-51c4-5b9f-8e27-c0a4b61d9f35")
-
-
-def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
-    key = idempotency_key(app)
-    if key is None:
-        return None
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, sub + "\n" + post_id + "\n" + key))
 
 
 @app.post(
@@ -98,22 +73,23 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
     responses={
         201: json_doc(Comment, "Created; Location names the comment."),
         200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
-        **_errors(401, 403, 404, 409, 422),
+        **error_docs(401, 403, 404, 409, 422),
     },
 )
 def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     who = require_identity(app)
     post_id = require_uuid(post_id, "post")
-    status, comment_id, comment = queries.create_comment(
+    key = idempotency_key(app)
+    created = queries.create_comment(
         who,
         post_id,
         body.content,
         str(body.parent_comment_id) if body.parent_comment_id else None,
-        str(body.comment_id) if body.comment_id else _comment_id_from_idempotency_key(who.sub, post_id),
+        str(body.comment_id) if body.comment_id else None,
+        key,
         request_fingerprint(app),
-        named_by_body=body.comment_id is not None,
     )
-    return json_response(comment, status, {"Location": f"/comments/{comment_id}"})
+    return json_response(created.json, 201 if created.new else 200, {"Location": f"/comments/{created.id}"})
 
 
 @app.patch(
@@ -121,7 +97,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     summary="Edit your comment's text",
     description="Only the author edits, and only an active comment: hidden and deleted comments answer 409.",
     tags=TAGS,
-    responses={200: json_doc(Comment, "The edited comment."), **_errors(401, 403, 404, 409, 422)},
+    responses={200: json_doc(Comment, "The edited comment."), **error_docs(401, 403, 404, 409, 422)},
 )
 def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
     who = require_identity(app)
@@ -134,7 +110,7 @@ def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
     summary="Delete a comment (author or administrator)",
     description="The comment becomes a placeholder; deleting again also answers 204.",
     tags=TAGS,
-    responses={204: {"description": "Deleted."}, **_errors(401, 403, 404)},
+    responses={204: {"description": "Deleted."}, **error_docs(401, 403, 404)},
 )
 def delete_comment(comment_id: str):
     who = require_identity(app)
@@ -147,7 +123,7 @@ def delete_comment(comment_id: str):
     "/comments/<comment_id>/hide",
     summary="Hide a comment and its replies (administrators)",
     tags=[*TAGS, "moderation"],
-    responses={200: json_doc(Comment, "The comment, hidden."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(Comment, "The comment, hidden."), **error_docs(401, 403, 404, 409)},
 )
 def hide_comment(comment_id: str):
     require_admin(app)
@@ -159,7 +135,7 @@ def hide_comment(comment_id: str):
     "/comments/<comment_id>/unhide",
     summary="Show a hidden comment again (administrators)",
     tags=[*TAGS, "moderation"],
-    responses={200: json_doc(Comment, "The comment, active again."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(Comment, "The comment, active again."), **error_docs(401, 403, 404, 409)},
 )
 def unhide_comment(comment_id: str):
     require_admin(app)
@@ -171,7 +147,7 @@ def unhide_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Like a comment (idempotent)",
     tags=TAGS,
-    responses={200: json_doc(LikeState, "Liked."), **_errors(401, 403, 404, 409)},
+    responses={200: json_doc(LikeState, "Liked."), **error_docs(401, 403, 404, 409)},
 )
 def like_comment(comment_id: str):
     who = require_identity(app)
@@ -183,7 +159,7 @@ def like_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Remove your like (idempotent)",
     tags=TAGS,
-    responses={200: json_doc(LikeState, "Not liked."), **_errors(401, 404)},
+    responses={200: json_doc(LikeState, "Not liked."), **error_docs(401, 404)},
 )
 def unlike_comment(comment_id: str):
     who = require_identity(app)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from shared.http import DOCS_ONLY, AuthorSummary
+from shared.schemas import DOCS_ONLY, AuthorSummary
 from shared.text import is_blank
 
 MAX_CONTENT_LENGTH = 10_000

@@ -36,10 +36,8 @@ from posts_models import (
 from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
-    IsoDateTime,
     create_app,
     idempotency_key,
-    json_doc,
     json_response,
     make_handler,
     request_fingerprint,
@@ -47,6 +45,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.schemas import IsoDateTime, error_docs, json_doc
 from shared.text import fold
 
 app = create_app()
@@ -54,17 +53,34 @@ app = create_app()
 TAGS = ["posts"]
 
 
-def _errors(*codes: int) -> dict[int, dict[str, Any]]:
-    text = {
-        400: "Malformed JSON or an invalid cursor",
-        401: "No verified identity",
-        403: "Not allowed (not the author, not an admin, or not registered)",
-        404: "No such post (or not visible to the caller)",
-        409: "Conflict (post id or slug already used, archived post)",
-        412: "If-Match names an older version",
-        422: "Invalid input",
-    }
-    return {c: {"description": text[c]} for c in codes}
+ERRORS = {
+    404: "No such post (or not visible to the caller).",
+    409: "Post id or slug already used, or the post is archived.",
+}
+
+
+def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
+    return error_docs(*statuses, meanings=ERRORS)
+
+
+def parse_fields(raw: str | None, sort: str) -> frozenset[str]:
+    """`fields=a,b` against posts_queries.LIST_FIELDS; unknown names are a 422 naming the query parameter."""
+    if raw is None or not raw.strip():
+        return queries.DEFAULT_LIST_FIELDS | ({"score"} if sort == "popular" else set())
+    names = {f.strip() for f in raw.split(",") if f.strip()}
+    unknown = sorted(names - queries.LIST_FIELDS.keys())
+    if unknown:
+        raise Unprocessable(
+            "unknown fields requested",
+            [
+                {
+                    "field": "fields",
+                    "in": "query",
+                    "message": f"unknown: {', '.join(unknown)}; allowed: {', '.join(queries.LIST_FIELDS)}",
+                }
+            ],
+        )
+    return frozenset(names | {"post_id"})
 
 
 def _with_etag(body: str, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -132,7 +148,7 @@ def list_posts(
         )
     body = queries.list_posts(
         sort=sort,
-        fields=queries.parse_fields(fields, sort),
+        fields=parse_fields(fields, sort),
         limit=limit,
         cursor=cursor,
         author=str(author) if author else None,
@@ -234,7 +250,7 @@ def create_post(body: PostCreate):
     if created.published_slug:
         # Its public address; non-ASCII slugs are percent-encoded (headers are ASCII).
         headers["Link"] = "<" + slug_path(created.published_slug) + '>; rel="canonical"'
-    return _with_etag(created.body, created.version, created.status, headers)
+    return _with_etag(created.body, created.version, 201 if created.new else 200, headers)
 
 
 @app.get(
@@ -321,7 +337,7 @@ snapstart.register(
     app,
     warm=[
         (
-            queries.GET_POST,
+            queries.SQL.get_post,
             {"post_id": snapstart.PLACEHOLDER_ID, "caller": snapstart.PLACEHOLDER_ID, "is_admin": False},
         )
     ],

@@ -19,8 +19,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from shared.http import DOCS_ONLY, AuthorSummary
-from shared.text import fold, visible
+from shared.schemas import DOCS_ONLY, AuthorSummary
+from shared.text import fold, like_contains, visible
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -393,7 +393,7 @@ def parse_if_match(header: str | None) -> list[int] | None:
 
 def like_pattern(text: str) -> str:
     """`%text%` for ILIKE with the wildcards and the escape character escaped."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return like_contains(text)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -1,6 +1,7 @@
-"""SQL of the posts API and the functions that run it.
+"""The posts data module: runs the statements of posts.sql, raises typed errors and returns
+domain values (JSON text built by PostgreSQL, versions, `Created`); nothing here knows HTTP.
 
-Every statement is a named, parameterized constant. The list query is put
+The static statements are named in posts.sql. The list and search queries are put
 together from fixed fragments only (sort order, keyset predicate, selected
 fields), chosen through allow-lists; no input ever becomes SQL text.
 
@@ -23,47 +24,40 @@ from typing import Any
 
 from posts_models import PostCreate, SearchTerms, slug_candidates, slugify
 
+from shared import statements
 from shared.db import get_database
 from shared.errors import (
-    CONSTRAINT_MESSAGES,
-    BadRequest,
+    AccountInactive,
     Conflict,
     Forbidden,
+    IdempotencyKeyReused,
+    InvalidCursor,
     NotFound,
-    PreconditionFailed,
+    NotRegistered,
+    StaleVersion,
     Unprocessable,
 )
-from shared.http import Identity, key_reused
-from shared.pagination import decode_cursor, page
+from shared.idempotency import derived_id
+from shared.identity import Identity
+from shared.pagination import decode_cursor, page, page_json, rows_json
 
-CONSTRAINT_MESSAGES.update(
-    {
-        "posts_slug_key": ("slug", "another post already uses this slug"),
-        "posts_published_has_date": ("status", "a published post needs a publication date"),
-        "posts_counters_not_negative": ("like_count", "a counter cannot go below zero"),
-        "post_transfers_other_author": ("new_author_id", "the post already belongs to this user"),
-    }
-)
+CONSTRAINTS: dict[str, tuple[str, str]] = {
+    "posts_slug_key": ("slug", "another post already uses this slug"),
+    "posts_published_has_date": ("status", "a published post needs a publication date"),
+    "posts_counters_not_negative": ("like_count", "a counter cannot go below zero"),
+    "post_transfers_other_author": ("new_author_id", "the post already belongs to this user"),
+}
 
-# -- fragments ------------------------------------------------------------------------
+SQL = statements.beside(__file__, "posts.sql", CONSTRAINTS)
+"""The static statements, by name (posts.sql)."""
+
+# -- fragments of the list and search statements ----------------------------------------
 # The author summary embedded in posts: never email, phone or birth date.
-AUTHOR_JSON = (
-    "json_build_object('user_id', u.user_id, 'username', u.username, 'first_name', u.first_name, "
-    "'last_name', u.last_name, 'profile_image_url', u.profile_image_url)"
-)
+AUTHOR_JSON = statements.fragment("author_json")
 
-# A whole post (`p` = posts row, `u` = its author).
-POST_JSON = (
-    "json_build_object('post_id', p.post_id, 'user_id', p.user_id, 'title', p.title, 'slug', p.slug, "
-    "'content', p.content, 'excerpt', p.excerpt, 'status', p.status, 'featured_image_url', p.featured_image_url, "
-    "'tags', coalesce(p.tags, '{}'::text[]), 'metadata', coalesce(p.metadata, '{}'::jsonb), "
-    "'view_count', p.view_count, 'like_count', p.like_count, 'comment_count', p.comment_count, "
-    "'published_at', p.published_at, 'created_at', p.created_at, 'updated_at', p.updated_at, "
-    "'author', " + AUTHOR_JSON + ")"
-)
 
 # Seed 004's popularity score.
-SCORE = "(p.view_count * 0.1 + p.like_count * 2 + p.comment_count * 3)"
+SCORE = SQL.score
 
 # Search (sql/migrations/0010): the grams of the indexed expressions narrow the
 # candidates through GIN; ILIKE on the real text confirms every term. Each
@@ -84,235 +78,6 @@ def _match(text: str) -> str:
     """Every term of :q in `text`: the index condition, then the exact recheck."""
     return "(search_grams(" + text + ") @> search_query_grams(CAST(:q AS text)) AND " + _recheck(text) + ")"
 
-
-# -- single posts -----------------------------------------------------------------------
-# Published posts to any signed-in caller; drafts and archived posts only to
-# their author or an administrator (others cannot tell them from missing ones).
-GET_POST = (
-    "SELECT " + POST_JSON + " AS body, p.version "
-    "FROM posts p JOIN users u ON u.user_id = p.user_id "
-    "WHERE p.post_id = CAST(:post_id AS uuid) "
-    "AND (p.status = 'published' OR p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))"
-)
-
-GET_PUBLISHED_BY_SLUG = (
-    "SELECT " + POST_JSON + " AS body, p.version, p.slug "
-    "FROM posts p JOIN users u ON u.user_id = p.user_id "
-    "WHERE p.slug = ANY (CAST(:slugs AS text[])) AND p.status = 'published' "
-    "ORDER BY array_position(CAST(:slugs AS text[]), CAST(p.slug AS text)) LIMIT 1"
-)
-
-# -- writes ---------------------------------------------------------------------------
-# Create, idempotent by post_id. The author must be a registered, active user.
-# A derived slug that is taken gets the random suffix the caller passed as
-# alt_slug (a race between the check and the insert surfaces as posts_slug_key
-# and is retried with a new suffix). A post_id that exists is not inserted
-# again: the statement returns the existing post and its author instead.
-CREATE_POST = (
-    """
-WITH author AS (
-    SELECT u.user_id, u.username, u.first_name, u.last_name, u.profile_image_url
-    FROM users u
-    WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
-), existing AS (
-    SELECT p.* FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
-), ins AS (
-    INSERT INTO posts (post_id, user_id, title, content, excerpt, slug, status, tags, metadata,
-                       featured_image_url, published_at, idempotency_fingerprint)
-    SELECT CAST(:post_id AS uuid), a.user_id, CAST(:title AS text), CAST(:content AS text), CAST(:excerpt AS text),
-           CASE WHEN CAST(:alt_slug AS text) IS NOT NULL
-                     AND EXISTS (SELECT 1 FROM posts s WHERE s.slug = CAST(:slug AS text))
-                THEN CAST(:alt_slug AS text) ELSE CAST(:slug AS text) END,
-           CAST(:status AS text), CAST(:tags AS text[]), CAST(:metadata AS jsonb), CAST(:featured_image_url AS text),
-           CASE WHEN CAST(:status AS text) = 'published' THEN now() END, CAST(:fingerprint AS text)
-    FROM author a
-    WHERE NOT EXISTS (SELECT 1 FROM existing)
-    ON CONFLICT (post_id) DO NOTHING
-    RETURNING *
-)
-SELECT EXISTS (SELECT 1 FROM author) AS registered,
-       (SELECT """
-    + POST_JSON
-    + """ FROM ins p CROSS JOIN author u) AS created,
-       (SELECT p.version FROM ins p) AS created_version,
-       (SELECT p.slug FROM ins p WHERE p.status = 'published') AS created_published_slug,
-       (SELECT e.user_id::text FROM existing e) AS existing_author,
-       (SELECT """
-    + POST_JSON
-    + """ FROM existing p JOIN users u ON u.user_id = p.user_id) AS existing,
-       (SELECT e.version FROM existing e) AS existing_version,
-       (SELECT e.idempotency_fingerprint FROM existing e) AS existing_fingerprint
-"""
-)
-
-# PATCH: applies the JSON patch of the fields the client sent, in one statement.
-# The conditions sit on the row being updated (p.*), so a concurrent update is
-# re-checked against the newest row version: of two PATCHes holding the same
-# ETag, exactly one matches. `target` tells a missing post from a refused one.
-UPDATE_POST = (
-    """
-WITH patch AS (
-    SELECT CAST(:patch AS jsonb) AS j
-), target AS (
-    SELECT p.post_id, p.user_id, p.status FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
-), upd AS (
-    UPDATE posts p SET
-        title = CASE WHEN x.j ? 'title' THEN x.j ->> 'title' ELSE p.title END,
-        content = CASE WHEN x.j ? 'content' THEN x.j ->> 'content' ELSE p.content END,
-        excerpt = CASE WHEN x.j ? 'excerpt' THEN x.j ->> 'excerpt' ELSE p.excerpt END,
-        featured_image_url = CASE WHEN x.j ? 'featured_image_url' THEN x.j ->> 'featured_image_url'
-                                  ELSE p.featured_image_url END,
-        tags = CASE WHEN x.j ? 'tags' THEN ARRAY(SELECT jsonb_array_elements_text(x.j -> 'tags')) ELSE p.tags END,
-        metadata = CASE WHEN x.j ? 'metadata' THEN x.j -> 'metadata' ELSE p.metadata END,
-        status = coalesce(x.j ->> 'status', p.status),
-        published_at = CASE WHEN coalesce(x.j ->> 'status', p.status) = 'published'
-                            THEN coalesce(p.published_at, now()) ELSE p.published_at END,
-        version = p.version + 1
-    FROM target t, patch x
-    WHERE p.post_id = t.post_id
-      AND (CAST(:is_admin AS boolean) OR (p.user_id = CAST(:caller AS uuid) AND EXISTS (
-            SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active)))
-      AND p.status <> 'archived'
-      AND (CAST(:expected AS int[]) IS NULL OR p.version = ANY (CAST(:expected AS int[])))
-    RETURNING p.*
-)
-SELECT t.user_id::text AS owner, t.status,
-       EXISTS (SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active) AS caller_active,
-       (SELECT """
-    + POST_JSON
-    + """ FROM upd p JOIN users u ON u.user_id = p.user_id) AS body,
-       (SELECT p.version FROM upd p) AS version
-FROM target t
-"""
-)
-
-# DELETE archives: the row and everything hanging off it stay.
-ARCHIVE_POST = """
-WITH target AS (
-    SELECT p.post_id, p.user_id, p.status FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
-), upd AS (
-    UPDATE posts p SET status = 'archived', version = p.version + 1
-    FROM target t
-    WHERE p.post_id = t.post_id
-      AND (p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))
-      AND p.status <> 'archived'
-      AND (CAST(:expected AS int[]) IS NULL OR p.version = ANY (CAST(:expected AS int[])))
-    RETURNING p.post_id
-)
-SELECT t.user_id::text AS owner, t.status, EXISTS (SELECT 1 FROM upd) AS archived
-FROM target t
-"""
-
-# A view of a published post, counted at most once per viewer and window, in one
-# statement. `mark` records (post, viewer) or, when a mark exists, moves it only if it
-# is older than the window; a concurrent duplicate waits on the primary key and then
-# finds the fresh mark, so it does not count. `sweep` deletes a few expired marks
-# (never the one `mark` touches: a statement may not change a row twice), enough to
-# keep the table at about one window of views. view_count is the new count, or the
-# unchanged one; NULL when the post is not published.
-COUNT_VIEW = """
-WITH target AS (
-    SELECT p.post_id FROM posts p WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
-), mark AS (
-    INSERT INTO post_view_marks AS m (post_id, viewer, counted_at)
-    SELECT t.post_id, :viewer, now() FROM target t
-    ON CONFLICT (post_id, viewer) DO UPDATE SET counted_at = EXCLUDED.counted_at
-        WHERE m.counted_at <= now() - make_interval(secs => :window_seconds)
-    RETURNING m.post_id
-), sweep AS (
-    DELETE FROM post_view_marks d
-    WHERE (d.post_id, d.viewer) IN (
-        SELECT e.post_id, e.viewer FROM post_view_marks e
-        WHERE e.counted_at <= now() - make_interval(secs => :window_seconds)
-          AND NOT (e.post_id = CAST(:post_id AS uuid) AND e.viewer = :viewer)
-        ORDER BY e.counted_at
-        LIMIT 4
-        FOR UPDATE SKIP LOCKED
-    )
-), counted AS (
-    UPDATE posts p SET view_count = p.view_count + 1 FROM mark WHERE p.post_id = mark.post_id
-    RETURNING p.view_count
-)
-SELECT coalesce((SELECT view_count FROM counted), p.view_count) AS view_count,
-       EXISTS (SELECT 1 FROM counted) AS counted
-FROM target t JOIN posts p ON p.post_id = t.post_id
-"""
-# One view per viewer and post in this many seconds (sliding from the view that counted).
-VIEW_WINDOW_SECONDS = 3600
-
-# Likes: posts.like_count moves by the rows this statement really inserted or
-# deleted, and the UPDATE reads the newest like_count under the row lock, so the
-# count stays exact under any concurrency; a repeated like or unlike writes nothing.
-LIKE_POST = """
-WITH target AS (
-    SELECT p.post_id, p.like_count FROM posts p
-    WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
-), liker AS (
-    SELECT u.user_id FROM users u WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
-), ins AS (
-    INSERT INTO post_likes (post_id, user_id)
-    SELECT t.post_id, l.user_id FROM target t CROSS JOIN liker l
-    ON CONFLICT (post_id, user_id) DO NOTHING
-    RETURNING post_id
-), bump AS (
-    UPDATE posts p SET like_count = p.like_count + 1
-    FROM ins WHERE p.post_id = ins.post_id
-    RETURNING p.like_count
-)
-SELECT EXISTS (SELECT 1 FROM target) AS found,
-       EXISTS (SELECT 1 FROM liker) AS registered,
-       coalesce((SELECT like_count FROM bump), (SELECT like_count FROM target)) AS like_count
-"""
-
-UNLIKE_POST = """
-WITH target AS (
-    SELECT p.post_id, p.like_count FROM posts p
-    WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
-), del AS (
-    DELETE FROM post_likes l USING target t
-    WHERE l.post_id = t.post_id AND l.user_id = CAST(:user_id AS uuid)
-    RETURNING l.post_id
-), dec AS (
-    UPDATE posts p SET like_count = p.like_count - 1
-    FROM del WHERE p.post_id = del.post_id
-    RETURNING p.like_count
-)
-SELECT EXISTS (SELECT 1 FROM target) AS found,
-       coalesce((SELECT like_count FROM dec), (SELECT like_count FROM target)) AS like_count
-"""
-
-# Transfer (seed 004's transferPost), statement 1 of its transaction: lock the
-# post and the new author (who then cannot be deactivated before COMMIT), and
-# move the post when the new author is active and differs from the current one.
-TRANSFER_MOVE = """
-WITH target AS (
-    SELECT p.post_id, p.user_id FROM posts p WHERE p.post_id = CAST(:post_id AS uuid) FOR UPDATE
-), new_author AS (
-    SELECT u.user_id, u.is_active IS NOT FALSE AS active
-    FROM users u WHERE u.user_id = CAST(:new_author_id AS uuid) FOR SHARE
-), moved AS (
-    UPDATE posts p SET user_id = n.user_id, version = p.version + 1
-    FROM target t, new_author n
-    WHERE p.post_id = t.post_id AND n.active AND p.user_id <> n.user_id
-    RETURNING p.post_id
-)
-SELECT (SELECT t.user_id::text FROM target t) AS from_user_id,
-       (SELECT n.active FROM new_author n) AS new_author_active,
-       EXISTS (SELECT 1 FROM moved) AS moved
-"""
-
-# Statement 2: the audit record. If it fails, the move of statement 1 is rolled back.
-RECORD_TRANSFER = """
-INSERT INTO post_transfers (post_id, from_user_id, to_user_id, transferred_by)
-VALUES (CAST(:post_id AS uuid), CAST(:from_user_id AS uuid), CAST(:to_user_id AS uuid), CAST(:transferred_by AS uuid))
-"""
-
-# Any post by id, whatever its status (after a write by its author or an admin).
-READ_POST = (
-    "SELECT " + POST_JSON + " AS body, p.version, p.user_id::text AS owner, "
-    "p.idempotency_fingerprint AS fingerprint "
-    "FROM posts p JOIN users u ON u.user_id = p.user_id WHERE p.post_id = CAST(:post_id AS uuid)"
-)
 
 # -- lists -----------------------------------------------------------------------------
 # Optional filters are `:x IS NULL OR ...`: unnamed statements are planned with
@@ -525,26 +290,6 @@ def search_sql(sort: str, fields: frozenset[str]) -> str:
     )
 
 
-def parse_fields(raw: str | None, sort: str) -> frozenset[str]:
-    """`fields=a,b` against the allow-list; unknown names are a 422."""
-    if raw is None or not raw.strip():
-        return DEFAULT_LIST_FIELDS | ({"score"} if sort == "popular" else set())
-    names = {f.strip() for f in raw.split(",") if f.strip()}
-    unknown = sorted(names - LIST_FIELDS.keys())
-    if unknown:
-        raise Unprocessable(
-            "unknown fields requested",
-            [
-                {
-                    "field": "fields",
-                    "in": "query",
-                    "message": f"unknown: {', '.join(unknown)}; allowed: {', '.join(LIST_FIELDS)}",
-                }
-            ],
-        )
-    return frozenset(names | {"post_id"})
-
-
 def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
     first, post_id = decode_cursor(sort.kind, cursor, 2)
     try:
@@ -555,11 +300,7 @@ def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
             first = str(Decimal(str(first)))
         post_id = str(uuid.UUID(str(post_id)))
     except (ValueError, InvalidOperation, TypeError):
-        raise BadRequest(
-            "the cursor is invalid or belongs to another list; start again without it",
-            [{"field": "cursor", "message": "invalid cursor"}],
-            code="invalid_cursor",
-        ) from None
+        raise InvalidCursor() from None
     return first, post_id
 
 
@@ -570,11 +311,7 @@ def _search_cursor(kind: str, cursor: str) -> tuple[int, datetime, str]:
             raise ValueError
         return tier, ts, str(uuid.UUID(str(post_id)))
     except (ValueError, TypeError):
-        raise BadRequest(
-            "the cursor is invalid or belongs to another list; start again without it",
-            [{"field": "cursor", "message": "invalid cursor"}],
-            code="invalid_cursor",
-        ) from None
+        raise InvalidCursor() from None
 
 
 def list_posts(
@@ -614,8 +351,7 @@ def list_posts(
             params["c_1"], params["c_2"] = _cursor_values(s, cursor)
         rows = get_database().all(list_sql(sort, fields, cursor is not None), **params)
         items, next_cursor = page(rows, limit, s.kind, s.key)
-    tail = '"' + next_cursor + '"' if next_cursor else "null"
-    return '{"items":[' + ",".join(r["item"] for r in items) + '],"next_cursor":' + tail + "}"
+    return page_json(rows_json(items), next_cursor)
 
 
 # Top posts of the last `days` days by score, without reading the whole window. The window
@@ -709,7 +445,7 @@ def popular_posts(days: int, limit: int) -> str:
 
 # -- reads -----------------------------------------------------------------------------
 def get_post(post_id: str, who: Identity) -> tuple[str, int]:
-    row = get_database().one(GET_POST, post_id=post_id, caller=who.sub, is_admin=who.is_admin)
+    row = get_database().one(SQL.get_post, post_id=post_id, caller=who.sub, is_admin=who.is_admin)
     if row is None:
         raise NotFound("post not found")
     return row["body"], row["version"]
@@ -718,11 +454,14 @@ def get_post(post_id: str, who: Identity) -> tuple[str, int]:
 def get_published_by_slug(slug: str) -> tuple[str, int, str]:
     """A published post by its slug as requested: percent-encoded or not (slug_candidates)."""
     slugs = slug_candidates(slug)
-    row = get_database().one(GET_PUBLISHED_BY_SLUG, slugs=slugs) if slugs else None
+    row = get_database().one(SQL.get_published_by_slug, slugs=slugs) if slugs else None
     if row is None:
         raise NotFound("post not found")
     return row["body"], row["version"], row["slug"]
 
+
+# One view per viewer and post in this many seconds (sliding from the view that counted).
+VIEW_WINDOW_SECONDS = 3600
 
 # -- writes ----------------------------------------------------------------------------
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7f4e-3b7a-5d2e-9c41-2f8a0c5d7e13")
@@ -730,7 +469,9 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c7f4e-3b7a-5d2e-9c41-2f8a0c5d7e13")
 
 @dataclass(frozen=True)
 class Created:
-    status: int  # 201 first time, 200 for a retry
+    """A created post, or the one an earlier attempt created (`new` False: a retry)."""
+
+    new: bool
     post_id: str
     body: str
     version: int
@@ -743,7 +484,7 @@ def post_id_for(data: PostCreate, who: Identity, idempotency_key: str | None) ->
     if data.post_id is not None:
         return str(data.post_id)
     if idempotency_key is not None:
-        return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, who.sub + "\n" + idempotency_key))
+        return derived_id(IDEMPOTENCY_NAMESPACE, who.sub, idempotency_key)
     return str(uuid.uuid4())
 
 
@@ -755,13 +496,13 @@ def create_post(
     who: Identity, data: PostCreate, idempotency_key: str | None, fingerprint: str | None = None
 ) -> Created:
     """Create, or replay an earlier create of the same post_id. `fingerprint`
-    (shared.http.request_fingerprint) is stored with the post, and a retry whose fingerprint
-    differs, under the same Idempotency-Key or client-chosen post_id, is refused with 422
-    idempotency_key_reused instead of replayed."""
+    (the request fingerprint the app computed) is stored with the post, and a retry whose fingerprint
+    differs, under the same Idempotency-Key or client-chosen post_id, is refused with
+    IdempotencyKeyReused instead of replayed."""
     post_id = post_id_for(data, who, idempotency_key)
     base = data.slug or slugify(data.title)
     if data.slug:
-        slug, alt = data.slug, None  # the client chose it: a collision is a 409
+        slug, alt = data.slug, None  # the client chose it: a collision is a Conflict
     elif base:
         slug, alt = base, f"{base}-{secrets.token_hex(3)}"
     else:  # no letter or digit in the title (only symbols or emoji): a neutral unique slug
@@ -786,7 +527,7 @@ def create_post(
         try:
             # Resending is safe (the post_id makes the insert idempotent), so a
             # broken connection is retried like a read.
-            row = db.read(lambda s: s.one(CREATE_POST, **params))
+            row = db.read(lambda s: s.one(SQL.create_post, **params))
             break
         except Conflict as exc:
             if alt is None or not _slug_taken(exc) or attempt == 2:
@@ -796,13 +537,13 @@ def create_post(
             params["alt_slug"] = None
     assert row is not None
     if not row["registered"]:
-        raise Forbidden("register first: your account has no active user profile", code="not_registered")
+        raise NotRegistered()
     if row["created"] is not None:
-        return Created(201, post_id, row["created"], row["created_version"], row["created_published_slug"])
+        return Created(True, post_id, row["created"], row["created_version"], row["created_published_slug"])
     owner = row["existing_author"]
     if owner is None:
         # The same post_id was inserted concurrently, after this statement's snapshot.
-        found = db.one(READ_POST, post_id=post_id)
+        found = db.one(SQL.read_post, post_id=post_id)
         if found is None:
             raise Conflict("the post could not be created; try again")
         owner = found["owner"]
@@ -819,8 +560,8 @@ def create_post(
         )
     stored = row["existing_fingerprint"]
     if fingerprint is not None and stored is not None and stored != fingerprint:
-        raise key_reused() if data.post_id is None else key_reused("post_id", "body")
-    return Created(200, post_id, row["existing"], row["existing_version"])
+        raise IdempotencyKeyReused() if data.post_id is None else IdempotencyKeyReused("post_id", "body")
+    return Created(False, post_id, row["existing"], row["existing_version"])
 
 
 def _deny(owner: str, status: str, who: Identity) -> None:
@@ -834,7 +575,7 @@ def _deny(owner: str, status: str, who: Identity) -> None:
 
 def update_post(post_id: str, who: Identity, changes: dict[str, Any], expected: list[int] | None) -> tuple[str, int]:
     row = get_database().write_one(
-        UPDATE_POST,
+        SQL.update_post,
         patch=_json(changes),
         post_id=post_id,
         caller=who.sub,
@@ -848,15 +589,15 @@ def update_post(post_id: str, who: Identity, changes: dict[str, Any], expected: 
     _deny(row["owner"], row["status"], who)
     if not who.is_admin and not row["caller_active"]:
         # A deactivated account publishes and edits nothing, as it creates nothing.
-        raise Forbidden("your account is deactivated", code="account_inactive")
+        raise AccountInactive()
     if row["status"] == "archived":
         raise Conflict("the post is archived; archived posts cannot be edited", code="post_archived")
-    raise _stale()
+    raise StaleVersion("post")
 
 
 def archive_post(post_id: str, who: Identity, expected: list[int] | None) -> None:
     row = get_database().write_one(
-        ARCHIVE_POST, post_id=post_id, caller=who.sub, is_admin=who.is_admin, expected=expected
+        SQL.archive_post, post_id=post_id, caller=who.sub, is_admin=who.is_admin, expected=expected
     )
     if row is None:
         raise NotFound("post not found")
@@ -865,19 +606,19 @@ def archive_post(post_id: str, who: Identity, expected: list[int] | None) -> Non
     _deny(row["owner"], row["status"], who)
     if row["status"] == "archived":
         return  # already archived: DELETE is idempotent
-    raise _stale()
+    raise StaleVersion("post")
 
 
 def count_view(post_id: str, viewer: bytes) -> int:
-    """The post's view count after this view; 404 when it is not a published post.
+    """The post's view count after this view; NotFound when it is not a published post.
 
     `viewer` is a 32-byte digest naming the viewer (see posts_app.viewer_key). A
     viewer's views of one post count once per VIEW_WINDOW_SECONDS; the others
     answer the current count without changing it.
     """
-    # Not retried after a lost reply: it runs as a write, so it counts once or answers 503.
+    # Not retried after a lost reply: it runs as a write, so it counts once or fails with ServiceUnavailable.
     row = get_database().write(
-        lambda s: s.one(COUNT_VIEW, post_id=post_id, viewer=viewer, window_seconds=VIEW_WINDOW_SECONDS)
+        lambda s: s.one(SQL.count_view, post_id=post_id, viewer=viewer, window_seconds=VIEW_WINDOW_SECONDS)
     )
     if row is None:
         raise NotFound("post not found")
@@ -888,21 +629,21 @@ def set_like(post_id: str, who: Identity, liked: bool) -> dict[str, Any]:
     db = get_database()
     # Both statements are idempotent per (post, user): safe to resend.
     if liked:
-        row = db.read(lambda s: s.one(LIKE_POST, post_id=post_id, user_id=who.sub))
+        row = db.read(lambda s: s.one(SQL.like_post, post_id=post_id, user_id=who.sub))
     else:
-        row = db.read(lambda s: s.one(UNLIKE_POST, post_id=post_id, user_id=who.sub))
+        row = db.read(lambda s: s.one(SQL.unlike_post, post_id=post_id, user_id=who.sub))
     assert row is not None
     if not row["found"]:
         raise NotFound("post not found")
     if liked and not row["registered"]:
-        raise Forbidden("register first: your account has no active user profile", code="not_registered")
+        raise NotRegistered()
     return {"liked": liked, "like_count": int(row["like_count"])}
 
 
 def transfer_post(post_id: str, new_author_id: str, admin: Identity) -> tuple[str, int]:
     """Move a post to another active author: one transaction, all or nothing."""
     with get_database().transaction() as tx:
-        moved = tx.one(TRANSFER_MOVE, post_id=post_id, new_author_id=new_author_id)
+        moved = tx.one(SQL.transfer_move, post_id=post_id, new_author_id=new_author_id)
         assert moved is not None
         if moved["from_user_id"] is None:
             raise NotFound("post not found")
@@ -915,22 +656,15 @@ def transfer_post(post_id: str, new_author_id: str, admin: Identity) -> tuple[st
             )
         if moved["moved"]:
             tx.execute(
-                RECORD_TRANSFER,
+                SQL.record_transfer,
                 post_id=post_id,
                 from_user_id=moved["from_user_id"],
                 to_user_id=new_author_id,
                 transferred_by=admin.sub,
             )
-        row = tx.one(READ_POST, post_id=post_id)
+        row = tx.one(SQL.read_post, post_id=post_id)
     assert row is not None
     return row["body"], row["version"]
-
-
-def _stale() -> PreconditionFailed:
-    return PreconditionFailed(
-        "the post changed since you read it; fetch it again and retry",
-        [{"field": "If-Match", "message": "stale ETag"}],
-    )
 
 
 def _json(value: Any) -> str:

@@ -1,174 +1,77 @@
-"""Named SQL of the statistics function.
+"""The statistics data module: runs the statements of stats.sql and returns domain values.
 
-COLLECT gathers every number of a run in one statement: each application table
-is scanned once (FILTER aggregates; posts grouped by author once, for the totals
-and the top authors), the rest comes from the statistics views.
-pg_stat_statements may not be installed (or installed but not preloaded, when
-reading it fails), so it has its own statement, run only when COLLECT reports
-it usable.
+`collect` gathers every number of a run in one statement (see stats.sql). pg_stat_statements
+may not be installed (or installed but not preloaded, when reading it fails), so it has its
+own statement, run only when `collect` reports it usable.
 """
 
-COLLECT = """
-WITH u AS (
-    SELECT count(*) FILTER (WHERE is_active)                                     AS users_total,
-           count(*) FILTER (WHERE is_active AND is_verified)                     AS users_verified,
-           count(*) FILTER (WHERE is_active AND last_login_at > now() - interval '30 days') AS users_active_30d,
-           count(*) FILTER (WHERE is_active AND created_at > now() - interval '7 days')     AS users_new_7d
-    FROM users
-), pa AS (
-    -- One scan of posts serves both the totals and the top authors (the seed's
-    -- user_post_stats view would scan posts a second time and join every user).
-    SELECT user_id,
-           count(*)                                                              AS total_posts,
-           count(*) FILTER (WHERE status = 'published')                          AS published_posts,
-           count(*) FILTER (WHERE status = 'draft')                              AS draft_posts,
-           count(*) FILTER (WHERE status = 'archived')                           AS archived_posts,
-           count(*) FILTER (WHERE status = 'published' AND published_at > now() - interval '24 hours')
-                                                                                 AS published_24h,
-           sum(view_count)                                                       AS total_views,
-           sum(like_count)                                                       AS total_likes
-    FROM posts
-    GROUP BY user_id
-), p AS (
-    SELECT coalesce(sum(published_posts), 0)                                     AS posts_published,
-           coalesce(sum(draft_posts), 0)                                         AS posts_draft,
-           coalesce(sum(archived_posts), 0)                                      AS posts_archived,
-           coalesce(sum(published_24h), 0)                                       AS posts_published_24h,
-           coalesce(sum(total_views), 0)                                         AS post_views_total,
-           coalesce(sum(total_likes), 0)                                         AS post_likes_total
-    FROM pa
-), c AS (
-    SELECT count(*) FILTER (WHERE status = 'active')                             AS comments_active,
-           count(*) FILTER (WHERE status = 'hidden')                             AS comments_hidden,
-           count(*) FILTER (WHERE status = 'deleted')                            AS comments_deleted
-    FROM comments
-), act AS (
-    SELECT count(*) FILTER (WHERE state = 'active')                              AS connections_active,
-           count(*) FILTER (WHERE state = 'idle')                                AS connections_idle,
-           count(*) FILTER (WHERE state LIKE 'idle in transaction%')             AS connections_idle_in_transaction,
-           count(*)                                                              AS connections_total,
-           coalesce(max(extract(epoch FROM now() - query_start))
-                    FILTER (WHERE state = 'active' AND pid <> pg_backend_pid()), 0) AS longest_query_seconds
-    FROM pg_stat_activity
-    WHERE datname = current_database() AND backend_type = 'client backend'
-), db AS (
-    SELECT pg_database_size(current_database())                                  AS database_size_bytes,
-           xact_commit, xact_rollback, deadlocks,
-           CASE WHEN blks_hit + blks_read = 0 THEN NULL
-                ELSE round(100.0 * blks_hit / (blks_hit + blks_read), 3) END     AS cache_hit_ratio
-    FROM pg_stat_database WHERE datname = current_database()
-), dead AS (
-    SELECT json_object_agg(relname, CASE WHEN n_live_tup + n_dead_tup = 0 THEN 0
-                           ELSE round(100.0 * n_dead_tup / (n_live_tup + n_dead_tup), 3) END) AS ratios
-    FROM pg_stat_user_tables WHERE relname IN ('users', 'posts', 'comments')
-), top_authors AS (
-    SELECT json_agg(t) AS rows FROM (
-        SELECT top.user_id, u.username, top.total_posts, top.published_posts, top.total_views, top.total_likes
-        FROM (SELECT * FROM pa ORDER BY total_views DESC, user_id LIMIT 5) top
-        JOIN users u USING (user_id)  -- five primary-key look-ups
-        ORDER BY top.total_views DESC, top.user_id
-    ) t
-), unused AS (
-    SELECT json_agg(i) AS rows, count(*) AS n FROM (
-        SELECT relname AS table_name, indexrelname AS index_name,
-               pg_relation_size(indexrelid) AS size_bytes
-        FROM pg_stat_user_indexes
-        WHERE idx_scan = 0 AND schemaname = 'public'
-        ORDER BY pg_relation_size(indexrelid) DESC
-        LIMIT 10
-    ) i
-)
-SELECT json_build_object(
-    'users_total', u.users_total, 'users_verified', u.users_verified,
-    'users_active_30d', u.users_active_30d, 'users_new_7d', u.users_new_7d,
-    'posts_published', p.posts_published, 'posts_draft', p.posts_draft, 'posts_archived', p.posts_archived,
-    'posts_published_24h', p.posts_published_24h,
-    'post_views_total', p.post_views_total, 'post_likes_total', p.post_likes_total,
-    'comments_active', c.comments_active, 'comments_hidden', c.comments_hidden,
-    'comments_deleted', c.comments_deleted,
-    'connections_active', act.connections_active, 'connections_idle', act.connections_idle,
-    'connections_idle_in_transaction', act.connections_idle_in_transaction,
-    'connections_total', act.connections_total,
-    'longest_query_seconds', round(act.longest_query_seconds::numeric, 3),
-    'database_size_bytes', db.database_size_bytes, 'cache_hit_ratio', db.cache_hit_ratio,
-    'xact_commit_total', db.xact_commit, 'xact_rollback_total', db.xact_rollback,
-    'deadlocks_total', db.deadlocks,
-    'dead_tuple_ratio_users', (dead.ratios ->> 'users')::numeric,
-    'dead_tuple_ratio_posts', (dead.ratios ->> 'posts')::numeric,
-    'dead_tuple_ratio_comments', (dead.ratios ->> 'comments')::numeric,
-    'unused_indexes', unused.n,
-    'replica_lag_seconds', CASE WHEN pg_is_in_recovery()
-        THEN coalesce(round(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::numeric, 3), 0) END
-) AS metrics,
-json_build_object(
-    'top_authors', coalesce(top_authors.rows, '[]'::json),
-    'unused_indexes', coalesce(unused.rows, '[]'::json),
-    'in_recovery', pg_is_in_recovery(),
-    'pg_stat_statements', to_regclass('pg_stat_statements') IS NOT NULL AND EXISTS (
-        -- created is not enough: reading the view fails unless the library is preloaded
-        SELECT 1 FROM pg_settings
-        WHERE name = 'shared_preload_libraries'
-          AND 'pg_stat_statements' = ANY (string_to_array(replace(setting, ' ', ''), ','))
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from shared import statements
+from shared.db import Database, get_database
+
+SQL = statements.beside(__file__, "stats.sql")
+"""The statements, by name (stats.sql)."""
+
+
+def collect(database: Database) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metric values, details) of one run, read through `database` (the replica when configured)."""
+    row = database.one(SQL.collect)
+    assert row is not None
+    values, details = json.loads(row["metrics"]), json.loads(row["details"])
+    if details.pop("pg_stat_statements"):
+        slow = database.value(SQL.slow_statements)
+        details["slow_statements"] = json.loads(slow) if slow else []
+    return values, details
+
+
+def previous_counters(database: Database, scheduled_at: datetime) -> dict[str, Any] | None:
+    """The metrics of the snapshot before `scheduled_at`, or None for the first run."""
+    row = database.one(SQL.previous_counters, scheduled_at=scheduled_at)
+    return row["metrics"] if row else None
+
+
+def record(
+    database: Database,
+    scheduled_at: datetime,
+    source: str,
+    duration_ms: int,
+    values: dict[str, Any],
+    details: dict[str, Any],
+) -> bool:
+    """Store the run's snapshot; False when this slot was recorded already (a retried run)."""
+    recorded = database.write_one(
+        SQL.record,
+        scheduled_at=scheduled_at,
+        source=source,
+        duration_ms=duration_ms,
+        metrics=json.dumps(values),
+        details=json.dumps(details, default=str),
     )
-) AS details
-FROM u, p, c, act, db, dead, top_authors, unused
-"""
+    return recorded is not None
 
-SLOW_STATEMENTS = """
-SELECT json_agg(s) FROM (
-    SELECT queryid::text AS query_id, calls, round(mean_exec_time::numeric, 3) AS mean_ms,
-           round(total_exec_time::numeric, 1) AS total_ms
-    FROM pg_stat_statements
-    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-    ORDER BY mean_exec_time DESC
-    LIMIT 10
-) s
-"""
 
-PREVIOUS_COUNTERS = """
-SELECT metrics
-FROM stats_snapshots
-WHERE scheduled_at < :scheduled_at
-ORDER BY scheduled_at DESC
-LIMIT 1
-"""
+def refresh_popular(database: Database) -> int:
+    """Recompute GET /posts/popular's per-day ranking through `database` (the writer): rows ranked."""
+    return int(database.value(SQL.refresh_popular))
 
-RECORD = """
-INSERT INTO stats_snapshots (scheduled_at, source, duration_ms, metrics, details)
-VALUES (:scheduled_at, :source, :duration_ms, CAST(:metrics AS jsonb), CAST(:details AS jsonb))
-ON CONFLICT (scheduled_at) DO NOTHING
-RETURNING scheduled_at
-"""
 
-LATEST_PUBLIC = """
-SELECT json_build_object(
-    'generated_at', scheduled_at,
-    'users', (metrics ->> 'users_total')::bigint,
-    'posts_published', (metrics ->> 'posts_published')::bigint,
-    'comments', (metrics ->> 'comments_active')::bigint,
-    'post_views', (metrics ->> 'post_views_total')::bigint,
-    'post_likes', (metrics ->> 'post_likes_total')::bigint
-)
-FROM stats_snapshots
-ORDER BY scheduled_at DESC
-LIMIT 1
-"""
+def latest_public() -> str | None:
+    """The public numbers of the latest snapshot as JSON text, or None before the first run."""
+    value: str | None = get_database().value(SQL.latest_public)
+    return value
 
-HISTORY = """
-SELECT coalesce(
-    json_agg(json_build_object('at', scheduled_at, 'value', metrics -> :metric) ORDER BY scheduled_at),
-    '[]')
-FROM (
-    SELECT scheduled_at, metrics
-    FROM stats_snapshots
-    WHERE scheduled_at >= :since
-    ORDER BY scheduled_at
-    LIMIT :limit
-) s
-"""
 
-HEALTH = "SELECT coalesce(max(version), 0) AS schema_version FROM schema_migrations"
+def history(metric: str, since: datetime, limit: int) -> str:
+    """`[{"at", "value"}, ...]` of `metric` since `since`, oldest first, as JSON text."""
+    points: str = get_database().value(SQL.history, metric=metric, since=since, limit=limit)
+    return points
 
-# GET /posts/popular's precomputed ranking (sql/migrations/0012): each complete UTC day's top 50,
-# recomputed on every scheduled run. Runs on the writer; returns the rows ranked.
-REFRESH_POPULAR = "SELECT refresh_popular_post_days()"
+
+def schema_version() -> int:
+    """The newest applied migration; raises the layer's typed errors when the database is unreachable."""
+    return int(get_database().value(SQL.schema_version))

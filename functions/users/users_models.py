@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from shared.http import DOCS_ONLY
-from shared.text import visible
+from shared.schemas import DOCS_ONLY
+from shared.text import like_escape, visible
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -156,8 +156,7 @@ def search_query(q: str | None) -> UserSearch | None:
     name = "".join(unicodedata.normalize("NFKC", q).split())
     if not name:
         raise ValueError("q must contain something other than spaces")
-    escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return UserSearch(name, escaped + "%")
+    return UserSearch(name, like_escape(name.lower()) + "%")
 
 
 # -- request bodies ----------------------------------------------------------------

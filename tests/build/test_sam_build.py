@@ -63,6 +63,14 @@ def test_migrate_artifact_ships_the_migrations() -> None:
             assert shipped.read_bytes() == source.read_bytes(), f"{shipped.name} differs from sql/migrations"
 
 
+def test_named_statements_reach_the_artifacts() -> None:
+    assert (LAYER / "shared" / "fragments.sql").is_file(), "the layer's SQL fragments did not reach the layer"
+    assert (LAYER / "shared" / "migrations.sql").is_file()
+    for resource in ("users", "posts", "comments", "stats"):
+        artifact = BUILD / f"{resource.capitalize()}Function" / f"{resource}.sql"
+        assert artifact.is_file(), f"{artifact.name} did not reach the {resource} artifact"
+
+
 def test_built_template_points_at_the_artifacts() -> None:
     text = (BUILD / "template.yaml").read_text()
     for artifact in ("SharedLayer", "UsersFunction", "PostsFunction", "CommentsFunction", "StatsFunction"):

@@ -3,7 +3,7 @@
 Every thread stands for a separate Lambda container: it has its own database
 connection (`per_thread_connections`) and all threads are released at the
 same moment. Threads call the function each route calls (comments_queries),
-with the caller's identity, rather than the Lambda handler: Powertools keeps
+with the caller's identity, rather than the Lambda comments_handler: Powertools keeps
 the current event and route arguments on the resolver *class*
 (`BaseRouter.current_event`, `app.context`), correct for one request per
 container, but threads in one process would read each other's identity and
@@ -22,15 +22,11 @@ import comments_queries as queries
 import pytest
 
 from shared.errors import AppError
-from shared.http import Identity
-from tests.integration.test_comments_support import (
-    active_comments,
-    comment_count,
-    comment_row,
-    make_comment,
-)
+from shared.idempotency import Created
+from shared.identity import Identity
+from tests.integration.test_comments_support import active_comments, comment_count, comment_row
 from tests.support.api import per_thread_connections
-from tests.support.factories import make_post, make_user
+from tests.support.factories import make_comment, make_post, make_user
 
 Work = Callable[[], Any]
 
@@ -52,7 +48,7 @@ def run_together(work: list[tuple[str, Work]]) -> list[tuple[str, int]]:
             return label, exc.status
         if label == "delete":
             return label, 204
-        return label, result[0] if isinstance(result, tuple) else 200
+        return label, (201 if result.new else 200) if isinstance(result, Created) else 200
 
     with per_thread_connections(), ThreadPoolExecutor(max_workers=len(work)) as pool:
         return list(pool.map(run, work))

@@ -8,16 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.pagination import encode_cursor
-from tests.conftest import load_event
-from tests.integration import test_comments_support as support
-from tests.integration.test_comments_support import make_comment
+from testing.events import claims, load_event, prepare
 from tests.support.api import StatementCounter, call
-from tests.support.events import claims, prepare
-from tests.support.factories import make_post, make_user
+from tests.support.factories import make_comment, make_post, make_user
 
 # Fixtures shared by the comments tests.
-handler = support.handler
-world = support.world
 
 SAMPLE = load_event("comments/list.json")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,9 +48,9 @@ def thread(db, owner_conn):
     return {"post": str(p), "rows": {k: str(v["comment_id"]) for k, v in rows.items()}, "users": u}
 
 
-def test_thread_order_is_depth_first_with_siblings_oldest_first(handler, thread):
+def test_thread_order_is_depth_first_with_siblings_oldest_first(comments_handler, thread):
     # When the thread is read in one page
-    reply = call(handler, list_event(thread["post"]))
+    reply = call(comments_handler, list_event(thread["post"]))
     # Then replies follow their parent, depth-first
     assert reply.status == 200
     r = thread["rows"]
@@ -65,8 +60,8 @@ def test_thread_order_is_depth_first_with_siblings_oldest_first(handler, thread)
     assert reply.body["next_cursor"] is None
 
 
-def test_items_embed_a_public_author_summary_only(handler, thread):
-    reply = call(handler, list_event(thread["post"]))
+def test_items_embed_a_public_author_summary_only(comments_handler, thread):
+    reply = call(comments_handler, list_event(thread["post"]))
     item = reply.body["items"][0]
     assert set(item) == {
         "comment_id", "post_id", "parent_comment_id", "depth", "status", "content",
@@ -78,13 +73,13 @@ def test_items_embed_a_public_author_summary_only(handler, thread):
     assert datetime.fromisoformat(item["created_at"]) == at(0)
 
 
-def test_pages_follow_thread_order_in_one_statement_each(handler, thread):
+def test_pages_follow_thread_order_in_one_statement_each(comments_handler, thread):
     # When the thread is read two comments at a time
     seen, cursor, pages = [], None, 0
     while True:
         query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         with StatementCounter() as counter:
-            reply = call(handler, list_event(thread["post"], **query))
+            reply = call(comments_handler, list_event(thread["post"], **query))
         # Then every page is one statement (post check, cursor, page, authors, JSON)
         assert reply.status == 200 and counter.count == 1
         assert len(reply.body["items"]) <= 2
@@ -99,15 +94,15 @@ def test_pages_follow_thread_order_in_one_statement_each(handler, thread):
     assert pages == 3
 
 
-def test_an_exact_last_page_has_no_next_cursor(handler, thread):
-    first = call(handler, list_event(thread["post"], limit=3))
+def test_an_exact_last_page_has_no_next_cursor(comments_handler, thread):
+    first = call(comments_handler, list_event(thread["post"], limit=3))
     assert first.body["next_cursor"] is not None
-    second = call(handler, list_event(thread["post"], limit=3, cursor=first.body["next_cursor"]))
+    second = call(comments_handler, list_event(thread["post"], limit=3, cursor=first.body["next_cursor"]))
     assert len(second.body["items"]) == 3 and second.body["next_cursor"] is None
 
 
 def test_hidden_subtrees_are_left_out_and_deleted_comments_are_placeholders_only_above_listed_replies(
-    handler, db, owner_conn
+    comments_handler, db, owner_conn
 ):
     # Given a thread with every kind of moderated comment
     author = make_user(owner_conn)
@@ -137,7 +132,7 @@ def test_hidden_subtrees_are_left_out_and_deleted_comments_are_placeholders_only
     visible = c("visible", 13)
 
     # When the public thread is read
-    reply = call(handler, list_event(p))
+    reply = call(comments_handler, list_event(p))
 
     # Then hidden subtrees are absent, and deleted comments show only as placeholders above listed replies
     assert reply.status == 200
@@ -151,7 +146,7 @@ def test_hidden_subtrees_are_left_out_and_deleted_comments_are_placeholders_only
     # And paging one at a time through the same thread gives the same result
     seen, cursor = [], None
     while True:
-        page = call(handler, list_event(p, limit=1, **({"cursor": cursor} if cursor else {})))
+        page = call(comments_handler, list_event(p, limit=1, **({"cursor": cursor} if cursor else {})))
         seen += ids(page.body)
         cursor = page.body["next_cursor"]
         if not cursor:
@@ -159,52 +154,52 @@ def test_hidden_subtrees_are_left_out_and_deleted_comments_are_placeholders_only
     assert seen == ids(reply.body)
 
 
-def test_a_caller_with_a_token_sees_the_public_thread_too(handler, world, owner_conn):
+def test_a_caller_with_a_token_sees_the_public_thread_too(comments_handler, world, owner_conn):
     # Given a hidden comment
     hidden = make_comment(owner_conn, world["post"], world["reader"], status="hidden")
     # When an administrator's token reaches the public route (it has no authorizer in AWS)
     event = prepare(list_event(world["post"]), claims=claims(world["admin"], groups=["admin"]))
-    reply = call(handler, event)
+    reply = call(comments_handler, event)
     # Then the answer is the public thread: identity is never read there
     assert reply.status == 200
     assert str(hidden["comment_id"]) not in ids(reply.body)
     assert ids(reply.body) == [world["comment"]]
 
 
-def test_an_empty_thread(handler, db, owner_conn):
+def test_an_empty_thread(comments_handler, db, owner_conn):
     post = make_post(owner_conn, make_user(owner_conn)["user_id"])
-    reply = call(handler, list_event(post["post_id"]))
+    reply = call(comments_handler, list_event(post["post_id"]))
     assert reply.status == 200 and reply.body == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("status", ["draft", "archived"])
-def test_posts_that_are_not_published_have_no_public_thread(handler, db, owner_conn, status):
+def test_posts_that_are_not_published_have_no_public_thread(comments_handler, db, owner_conn, status):
     user = make_user(owner_conn)
     post = make_post(owner_conn, user["user_id"], status=status)
     make_comment(owner_conn, post["post_id"], user["user_id"])
-    reply = call(handler, list_event(post["post_id"]))
+    reply = call(comments_handler, list_event(post["post_id"]))
     assert reply.status == 404 and reply.error_code == "not_found"
 
 
 @pytest.mark.parametrize("post_id", [str(uuid.uuid4()), "not-a-uuid", "10000000-0000-4000-8000-00000000000Z"])
-def test_unknown_or_malformed_post_ids_are_not_found(handler, db, post_id):
-    reply = call(handler, list_event(post_id))
+def test_unknown_or_malformed_post_ids_are_not_found(comments_handler, db, post_id):
+    reply = call(comments_handler, list_event(post_id))
     assert reply.status == 404 and reply.error_code == "not_found"
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "ten"])
-def test_limit_out_of_range_is_422(handler, world, limit):
-    reply = call(handler, list_event(world["post"], limit=limit))
+def test_limit_out_of_range_is_422(comments_handler, world, limit):
+    reply = call(comments_handler, list_event(world["post"], limit=limit))
     assert reply.status == 422 and reply.error_code == "validation_error"
     assert reply.body["error"]["details"][0]["field"] == "limit"
 
 
-def test_limit_bounds_are_accepted(handler, world):
+def test_limit_bounds_are_accepted(comments_handler, world):
     for limit in ("1", "100"):
-        assert call(handler, list_event(world["post"], limit=limit)).status == 200
+        assert call(comments_handler, list_event(world["post"], limit=limit)).status == 200
 
 
-def test_invalid_cursors_are_400(handler, thread, owner_conn):
+def test_invalid_cursors_are_400(comments_handler, thread, owner_conn):
     other = make_post(owner_conn, make_user(owner_conn)["user_id"])
     other_comment = make_comment(owner_conn, other["post_id"], thread["users"][0])
     cursors = [
@@ -216,10 +211,10 @@ def test_invalid_cursors_are_400(handler, thread, owner_conn):
         "x" * 600,
     ]
     for cursor in cursors:
-        reply = call(handler, list_event(thread["post"], cursor=cursor))
+        reply = call(comments_handler, list_event(thread["post"], cursor=cursor))
         assert reply.status in (400, 422), cursor
         if reply.status == 400:
             assert reply.error_code == "invalid_cursor"
     # A cursor over 512 characters is refused by validation already
-    assert call(handler, list_event(thread["post"], cursor="x" * 600)).status == 422
-    assert call(handler, list_event(thread["post"], cursor="garbage")).status == 400
+    assert call(comments_handler, list_event(thread["post"], cursor="x" * 600)).status == 422
+    assert call(comments_handler, list_event(thread["post"], cursor="garbage")).status == 400

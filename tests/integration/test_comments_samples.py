@@ -10,13 +10,12 @@ import re
 
 import pytest
 
-from tests.conftest import EVENTS, load_event
-from tests.integration import test_comments_support as support
+from testing.events import load_event
+from tests.conftest import EVENTS
 from tests.integration.test_comments_support import POST1, active_comments, comment_count, load_dev_seed
 from tests.support.api import call
 
 # Fixtures shared by the comments tests.
-handler = support.handler
 
 SAMPLES = sorted(p.name for p in (EVENTS / "comments").glob("*.json"))
 EXPECTED = re.compile(r"_(\d{3})\.json$")
@@ -33,8 +32,8 @@ ROUTES = {
 }
 
 
-def _check(handler, name: str) -> None:
-    reply = call(handler, load_event(f"comments/{name}"))
+def _check(comments_handler, name: str) -> None:
+    reply = call(comments_handler, load_event(f"comments/{name}"))
     wanted = EXPECTED.search(name)
     if wanted:
         assert reply.status == int(wanted.group(1)), (name, reply.body)
@@ -54,19 +53,19 @@ def test_every_route_has_samples_for_success_and_anonymous():
             assert any(n.endswith("_anonymous_401.json") for n in names), f"{route} has no anonymous sample"
 
 
-def test_samples_answer_as_named_against_the_dev_seed(handler, owner_conn):
+def test_samples_answer_as_named_against_the_dev_seed(comments_handler, owner_conn):
     # Given the development seed
     load_dev_seed(owner_conn)
     # When every sample runs, twice in a row (replays must keep working)
     for _ in range(2):
         for name in SAMPLES:
             # Then each answers the status its name promises
-            _check(handler, name)
+            _check(comments_handler, name)
     # And the post's counter still counts exactly its active comments
     assert comment_count(owner_conn, POST1) == active_comments(owner_conn, POST1)
 
 
 @pytest.mark.parametrize("name", list(reversed(SAMPLES)))
-def test_each_sample_alone_on_a_fresh_seed(handler, owner_conn, name):
+def test_each_sample_alone_on_a_fresh_seed(comments_handler, owner_conn, name):
     load_dev_seed(owner_conn)
-    _check(handler, name)
+    _check(comments_handler, name)

@@ -12,8 +12,8 @@ from pg8000.exceptions import DatabaseError
 from devstack import provision
 from shared import migrations
 from tests.conftest import MIGRATIONS
-from tests.integration.test_comments_support import comment_row, make_comment
-from tests.support.factories import make_post, make_user
+from tests.integration.test_comments_support import comment_row
+from tests.support.factories import make_comment, make_post, make_user
 
 SEGMENT = 24  # bytes of one level of a thread key
 
@@ -208,7 +208,7 @@ def test_a_thread_page_is_an_index_range_scan(db, owner_conn):
     after = owner_conn.run(
         "SELECT comment_id::text FROM comments WHERE post_id = :p ORDER BY thread_key OFFSET 15000 LIMIT 1", p=post
     )[0][0]
-    for sql in (queries.PUBLIC_THREAD, queries.MODERATION_THREAD):
+    for sql in (queries.SQL.public_thread, queries.SQL.moderation_thread):
         raw = owner_conn.run("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, post_id=post, after_id=after, limit=20)[0][0]
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         nodes = _plan_nodes(plan)

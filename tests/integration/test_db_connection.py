@@ -11,12 +11,12 @@ import time
 import pytest
 from pg8000.exceptions import InterfaceError
 
-from bench.relay import DelayRelay
 from devstack import provision
 from shared import errors
 from shared.db import Database, get_database, ssl_context_for
 from shared.settings import load_settings
 from shared.wire import PipelinedConnection
+from testing.relay import Relay
 from tests.conftest import APP_SECRET, layer_env
 from tests.support.auth import password_is_checked
 
@@ -44,7 +44,7 @@ def test_round_trips_through_a_delaying_relay(db):
     """Count round trips on the wire, not in our own counter: every packet the
     client sends is delayed by 20 ms, so added latency / 20 ms = round trips."""
     delay = 0.02
-    relay = DelayRelay(db.host, db.port, delay)
+    relay = Relay(db.host, db.port, delay=delay)
     settings = load_settings(layer_env(db, DB_PORT=str(relay.port)))
     database = Database(settings.db)
     try:

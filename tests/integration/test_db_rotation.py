@@ -11,11 +11,11 @@ from devstack import provision
 from shared import errors
 from shared.db import Database
 from shared.settings import load_settings
-from tests.conftest import APP_SECRET, OWNER_SECRET, READONLY_SECRET, layer_env, load_event
+from testing.events import load_event, prepare
+from tests.conftest import APP_SECRET, OWNER_SECRET, READONLY_SECRET, layer_env
 from tests.integration.test_db_connection import count_secret_fetches
 from tests.support.api import call
 from tests.support.auth import password_is_checked
-from tests.support.events import prepare
 from tests.support.rotation import Rotation
 
 

@@ -14,7 +14,8 @@ import pytest
 import migrate_app
 from devstack import provision
 from shared.migrations import connect_url
-from tests.conftest import MIGRATIONS, LambdaContext, layer_env, load_event
+from testing.events import load_event
+from tests.conftest import MIGRATIONS, LambdaContext, layer_env
 
 
 class ResponseCatcher:

@@ -14,9 +14,8 @@ import pytest
 
 from posts_app import handler
 from shared.db import get_database
-from tests.conftest import load_event
+from testing.events import as_viewer, claims, load_event, prepare
 from tests.support.api import call, per_thread_connections
-from tests.support.events import as_viewer, claims, prepare
 from tests.support.factories import make_post, make_user
 
 

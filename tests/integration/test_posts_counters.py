@@ -10,9 +10,8 @@ import posts_queries
 import pytest
 
 from posts_app import handler
-from tests.conftest import load_event
+from testing.events import as_viewer, claims, load_event, prepare
 from tests.support.api import StatementCounter, call
-from tests.support.events import as_viewer, claims, prepare
 from tests.support.factories import make_post, make_user
 
 
@@ -256,9 +255,9 @@ def test_transfer_body_is_validated(people, post, body):
 
 def test_a_failure_after_the_first_statement_leaves_nothing_half_done(people, owner_conn, post, monkeypatch):
     # Given the audit insert (statement 2) fails in the database, after the move ran
-    monkeypatch.setattr(
-        posts_queries,
-        "RECORD_TRANSFER",
+    monkeypatch.setitem(
+        posts_queries.SQL,
+        "record_transfer",
         "INSERT INTO post_transfers (post_id, from_user_id, to_user_id, transferred_by) "
         "VALUES (CAST(:post_id AS uuid), CAST(:from_user_id AS uuid), CAST(:from_user_id AS uuid), "
         "CAST(:transferred_by AS uuid))",  # from = to violates post_transfers_other_author

@@ -8,9 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from posts_app import handler
-from tests.conftest import load_event
+from testing.events import claims, load_event, prepare
 from tests.support.api import call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 BODY = {"title": "Hello, World!", "content": "Body text.", "status": "draft"}

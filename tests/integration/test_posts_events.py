@@ -12,7 +12,8 @@ import re
 import pytest
 
 from posts_app import handler
-from tests.conftest import EVENTS, ROOT, load_event
+from testing.events import load_event
+from tests.conftest import EVENTS, ROOT
 from tests.support.api import call
 
 SAMPLES = sorted(p.name for p in (EVENTS / "posts").glob("*.json"))

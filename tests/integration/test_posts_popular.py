@@ -11,9 +11,9 @@ import pytest
 
 from posts_app import handler
 from shared.db import get_database
+from testing.events import prepare
 from tests.conftest import load_event
 from tests.support.api import call
-from tests.support.events import prepare
 from tests.support.factories import make_post, make_user
 
 # The query this ranking replaced: every published post of the window, sorted.

@@ -9,9 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from posts_app import handler
-from tests.conftest import load_event
+from testing.events import claims, load_event, prepare
 from tests.support.api import StatementCounter, call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 PRIVATE = ("email", "phone_number", "date_of_birth", "password_hash")

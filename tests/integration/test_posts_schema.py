@@ -157,6 +157,6 @@ def test_plans_on_100k_generated_posts(db, owner_conn):
     assert "idx_popular_post_days_rank" in plan(c, q.POPULAR_POSTS, days=365, limit=10)
 
     # Single rows come from unique indexes
-    assert "Index Scan using posts_pkey" in plan(c, q.GET_POST, post_id=pid, caller=author, is_admin=False)
-    assert "Index Scan using posts_slug_key" in plan(c, q.GET_PUBLISHED_BY_SLUG, slugs=["gen-42"])
-    assert "Seq Scan" not in plan(c, q.LIKE_POST, post_id=pid, user_id=author)
+    assert "Index Scan using posts_pkey" in plan(c, q.SQL.get_post, post_id=pid, caller=author, is_admin=False)
+    assert "Index Scan using posts_slug_key" in plan(c, q.SQL.get_published_by_slug, slugs=["gen-42"])
+    assert "Seq Scan" not in plan(c, q.SQL.like_post, post_id=pid, user_id=author)

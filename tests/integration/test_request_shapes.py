@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+from testing.events import claims, http_event
 from tests.support.api import call
-from tests.support.events import claims, http_event
 
 SURROGATE = "a\ud800b"
 

@@ -13,15 +13,12 @@ import posts_queries
 import pytest
 
 from posts_app import handler
-from tests.conftest import load_event
-from tests.integration import test_users_support
+from testing.events import claims, load_event, prepare
 from tests.integration.test_users_support import send
 from tests.support.api import StatementCounter, call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
-users = test_users_support.users  # the users handler module, as a fixture
 
 
 @pytest.fixture()

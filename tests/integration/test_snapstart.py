@@ -24,9 +24,9 @@ from shared import iam_auth, snapstart
 from shared.db import Database, get_database
 from shared.secrets import Credentials, database_credentials
 from shared.settings import load_settings
+from testing.events import prepare
 from tests.conftest import layer_env, load_event
 from tests.support.api import call
-from tests.support.events import prepare
 
 
 def in_child(work: Callable[[], Any]) -> Any:

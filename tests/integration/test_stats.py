@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import stats_queries
 
 import stats_app
 from shared.errors import ServiceUnavailable
-from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext, load_event
+from testing.events import claims, load_event, prepare
+from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext
 from tests.support.api import call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 VALID_UNITS = {
@@ -290,7 +291,7 @@ def test_collect_is_one_statement_and_reads_as_read_only_role(stats_env, known_d
     database = get_database()
     assert database.value("SELECT current_user") == "blog_readonly"
     before = database.round_trips
-    stats_app.collect(database)
+    stats_queries.collect(database)
     # COLLECT, then pg_stat_statements where the server can serve it
     assert database.round_trips - before == (2 if statements_preloaded(owner_conn) else 1)
 
@@ -402,7 +403,7 @@ def test_replica_path_reads_from_the_replica_and_reports_lag(replica, known_data
 
 def test_a_failed_popular_ranking_never_fails_the_statistics(stats_env, known_data, capsys, monkeypatch):
     # Given a refresh that the database cancels (as a statement_timeout would)
-    monkeypatch.setattr(stats_app.q, "REFRESH_POPULAR", "SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(1)")
+    monkeypatch.setitem(stats_queries.SQL, "refresh_popular", "SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(1)")
     result, published, _ = run_schedule(capsys)
     # Then the statistics are published all the same, and the failure is a metric
     assert result["status"] == "published"

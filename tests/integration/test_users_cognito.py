@@ -7,14 +7,13 @@ import socket
 import time
 
 import pytest
+import users_cognito
 
-from tests.conftest import LambdaContext, load_event
-from tests.integration import test_users_support as support
+from testing.events import load_event
+from tests.conftest import LambdaContext
 from tests.integration.test_users_support import USER1, USER2, row
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 
 def sample(**request_changes) -> dict:
@@ -103,7 +102,7 @@ def test_hanging_database_does_not_hold_sign_in_past_the_budget(users, seeded, m
     listener.bind(("127.0.0.1", 0))
     listener.listen(5)
     point_layer_at(monkeypatch, listener.getsockname()[1], DB_CONNECT_TIMEOUT="3", DB_QUERY_TIMEOUT="3")
-    monkeypatch.setattr(users, "LOGIN_UPDATE_BUDGET_SECONDS", 0.3)
+    monkeypatch.setattr(users_cognito, "LOGIN_UPDATE_BUDGET_SECONDS", 0.3)
     event = sample()
     try:
         # When Cognito calls the trigger

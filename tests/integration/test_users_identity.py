@@ -13,15 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LambdaContext, load_event
-from tests.integration import test_users_support as support
+from testing.events import access_claims, claims, http_event, load_event
+from tests.conftest import LambdaContext
 from tests.integration.test_users_support import row, send
 from tests.support.api import call
-from tests.support.events import access_claims, claims, http_event
 from tests.support.factories import make_user
-
-seeded = support.seeded
-users = support.users
 
 
 def new_sub() -> str:

@@ -111,17 +111,17 @@ def test_users_queries_use_their_indexes(db, owner_conn):
         # each index can serve its query, so take that option away.
         c.run("SET LOCAL enable_seqscan = off")
         none = {"verified": None, "c_ts": None, "c_id": None, "limit": 21}
-        assert "idx_users_active_created" in plan(c, sql.LIST_USERS, name=None, username_prefix=None, **none)
+        assert "idx_users_active_created" in plan(c, sql.SQL.list_users, name=None, username_prefix=None, **none)
         # A name through its grams, OR a username by prefix: a BitmapOr of the two (0010).
-        found = plan(c, sql.LIST_USERS, name="Last42", username_prefix="last42%", **none)
+        found = plan(c, sql.SQL.list_users, name="Last42", username_prefix="last42%", **none)
         assert "idx_users_name_grams" in found and "idx_users_username_prefix" in found and "BitmapOr" in found
-        assert "users_email_lower_key" in plan(c, sql.GET_USER_BY_EMAIL, email="U77@example.com")
-        posts_plan = plan(c, sql.USER_POSTS, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
+        assert "users_email_lower_key" in plan(c, sql.SQL.get_user_by_email, email="U77@example.com")
+        posts_plan = plan(c, sql.SQL.user_posts, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
         assert "idx_posts_user_recent" in posts_plan
         assert (
             "Sort Key: (COALESCE" not in posts_plan.split("Limit")[1]
         )  # walks the index in order, no sort below the limit
-        assert "users_pkey" in plan(c, sql.GET_USER_PRIVATE, user_id=USER1)
+        assert "users_pkey" in plan(c, sql.SQL.get_user_private, user_id=USER1)
     finally:
         c.run("ROLLBACK")
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration import test_users_support as support
 from tests.integration.test_users_support import (
     ADMIN,
     ARCHIVED2,
@@ -24,8 +23,6 @@ from tests.support.api import StatementCounter
 from tests.support.factories import make_post, make_user
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 
 def ids(reply) -> list[str]:

@@ -6,13 +6,10 @@ import json
 
 import pytest
 
-from tests.integration import test_users_support as support
 from tests.integration.test_users_support import ADMIN, MISSING, USER1, USER2, admin_claims, as_user, send
 from tests.support.api import StatementCounter
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 
 def profiles_of(conn, user_id: str) -> list[dict]:

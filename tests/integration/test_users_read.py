@@ -7,14 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.pagination import encode_cursor
-from tests.integration import test_users_support as support
 from tests.integration.test_users_support import ADMIN, MISSING, USER1, USER2, admin_claims, as_user, send
 from tests.support.api import StatementCounter
 from tests.support.factories import make_post, make_user
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 PUBLIC_KEYS = {"user_id", "username", "first_name", "last_name", "profile_image_url", "is_verified", "created_at"}
 PRIVATE_KEYS = {"email", "phone_number", "date_of_birth", "is_active", "updated_at", "last_login_at"}

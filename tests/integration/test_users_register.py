@@ -5,15 +5,12 @@ from __future__ import annotations
 import threading
 import uuid
 
-from tests.integration import test_users_support as support
+from testing.events import claims
 from tests.integration.test_users_support import USER1, as_user, row, send
 from tests.support.api import per_thread_connections
-from tests.support.events import claims
 from tests.support.factories import make_user
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 
 def new_sub() -> str:

@@ -11,14 +11,12 @@ import json
 
 import pytest
 
-from tests.conftest import LambdaContext, load_event
-from tests.integration import test_users_support as support
+from testing.events import load_event
+from tests.conftest import LambdaContext
 from tests.integration.test_users_support import USER1, expected_status, row, sample_names
 from tests.support.api import call
 
 # Fixtures shared by the users tests.
-fully_seeded = support.fully_seeded
-users = support.users
 
 HTTP_SAMPLES = [n for n in sample_names() if n != "post_authentication"]
 

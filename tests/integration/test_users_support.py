@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.conftest import ROOT, load_event
+from testing.events import claims, load_event, prepare
+from tests.conftest import ROOT
 from tests.support.api import Reply, call
-from tests.support.events import claims, prepare
 
 SEED_FILES = sorted((ROOT / "sql" / "seed").glob("*.sql"))
 # The hand-written rows with fixed ids that the samples name; the generated bulk
@@ -66,25 +64,6 @@ def row(conn: Any, sql: str, **params: Any) -> dict[str, Any] | None:
     if not rows:
         return None
     return dict(zip([c["name"] for c in conn.columns], rows[0], strict=True))
-
-
-@pytest.fixture()
-def users(db: Any) -> Any:
-    import users_app
-
-    return users_app
-
-
-@pytest.fixture()
-def seeded(db: Any, owner_conn: Any) -> Any:
-    seed(owner_conn)
-    return owner_conn
-
-
-@pytest.fixture()
-def fully_seeded(db: Any, owner_conn: Any) -> Any:
-    seed(owner_conn, everything=True)
-    return owner_conn
 
 
 def event_path(name: str) -> Path:

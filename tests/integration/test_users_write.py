@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration import test_users_support as support
 from tests.integration.test_users_support import MISSING, USER1, USER2, admin_claims, row, send
 from tests.support.api import StatementCounter
 
 # Fixtures shared by the users tests.
-seeded = support.seeded
-users = support.users
 
 USER_COLUMNS = (
     "first_name, last_name, phone_number, profile_image_url, date_of_birth, is_verified, is_active, email, username"

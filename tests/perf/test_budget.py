@@ -1,7 +1,7 @@
 """Performance guards that run with every `make test` (bench/ measures the rest).
 
 * Round trips: each simple read is one round trip to the database, counted on
-  the wire by the relay of bench/relay.py (DESIGN.md: 1 per simple read).
+  the wire by the relay of testing/relay.py (DESIGN.md: 1 per simple read).
 * Cold import: importing a function's module in a fresh interpreter stays
   within a generous multiple of a bare interpreter's start, and never pulls in
   boto3 (~250 ms of cold start). The machine is shared and noisy, so each side
@@ -17,11 +17,10 @@ import time
 
 import pytest
 
-from bench.imports import FUNCTIONS, ROOT, function_env
-from bench.relay import DelayRelay
-from tests.conftest import load_event
+from testing.events import claims, load_event, prepare
+from testing.functions import FUNCTIONS, ROOT, function_env
+from testing.relay import Relay
 from tests.support.api import call
-from tests.support.events import claims, prepare
 from tests.support.factories import make_post, make_user
 
 ROUND_TRIPS_PER_SIMPLE_READ = 1
@@ -37,7 +36,7 @@ def relayed(db, monkeypatch):
     from shared.db import reset_databases
     from shared.settings import get_settings
 
-    relay = DelayRelay(db.host, db.port, 0)
+    relay = Relay(db.host, db.port, delay=0)
     monkeypatch.setenv("DB_PORT", str(relay.port))
     get_settings.cache_clear()
     reset_databases()

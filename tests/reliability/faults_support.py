@@ -9,7 +9,7 @@ the same function run side by side, as Lambda scales out: each has its own
 process, its own Powertools state, its own secret cache and its own connection.
 
 The test process only drives them: one client thread per container sends
-events from events/ (adapted with tests.support.events.prepare) and records
+events from events/ (adapted with testing.events.prepare) and records
 every answer. Faults are injected from outside: pg_terminate_backend on the
 containers' sessions, a relay that cuts connections, a stopped server, a
 rotated password.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 import time
 import uuid
@@ -34,9 +33,9 @@ from devstack import provision
 from devstack.template import Template
 from devstack.template import load as load_template
 from devstack.workers import Worker, WorkerPool
-from tests.conftest import ROOT, load_event
+from testing.events import as_viewer, claims, load_event, prepare
+from tests.conftest import ROOT
 from tests.reliability.conftest import LOGS, TALLY, function_environment
-from tests.support.events import as_viewer, claims, prepare
 
 POSTS, COMMENTS, USERS = "PostsFunction", "CommentsFunction", "UsersFunction"
 
@@ -496,106 +495,3 @@ def terminate(conn: Any, pids: list[int]) -> int:
         if conn.run("SELECT pg_terminate_backend(:p)", p=pid)[0][0]:
             killed += 1
     return killed
-
-
-# -- a relay that loses replies ---------------------------------------------------------------
-class LossyRelay:
-    """A TCP relay in front of PostgreSQL that can lose a reply after the server acted,
-    or break connections while they log in.
-
-    `lose_reply_to(marker)`: the next client packet containing `marker` reaches
-    the server; the server's answer is read and thrown away and both sides are
-    closed, as when a network path dies after the commit. The client cannot know
-    whether its statement ran: the case that tells retry-safe writes from the rest.
-    """
-
-    def __init__(self, host: str, port: int):
-        self.target = (host, port)
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self._marker: bytes | None = None
-        self._break_logins = 0
-        self._lock = threading.Lock()
-        self.lost = 0
-        self.broken_logins = 0
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def lose_reply_to(self, marker: bytes) -> None:
-        with self._lock:
-            self._marker = marker
-
-    def break_next_logins(self, n: int = 1) -> None:
-        """The next `n` connections die during their startup (after the startup message reached the server)."""
-        with self._lock:
-            self._break_logins = n
-
-    def _take_login(self) -> bool:
-        with self._lock:
-            if self._break_logins > 0:
-                self._break_logins -= 1
-                return True
-        return False
-
-    def _take_marker(self, data: bytes) -> bool:
-        with self._lock:
-            if self._marker is not None and self._marker in data:
-                self._marker = None
-                return True
-        return False
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            cut = threading.Event()
-            threading.Thread(target=self._upstream, args=(client, server, cut), daemon=True).start()
-            threading.Thread(target=self._downstream, args=(server, client, cut), daemon=True).start()
-
-    def _upstream(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
-        try:
-            if self._take_login():
-                server.sendall(client.recv(65536))  # the startup message; then the path dies
-                time.sleep(0.05)
-                self.broken_logins += 1
-                return
-            while data := client.recv(65536):
-                if self._take_marker(data):
-                    cut.set()  # from now on the server's answers go nowhere
-                    server.sendall(data)
-                    time.sleep(0.3)  # the server executes, commits and answers; the answer is lost
-                    self.lost += 1
-                    break
-                server.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (client, server):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-
-    @staticmethod
-    def _downstream(src: socket.socket, dst: socket.socket, cut: threading.Event) -> None:
-        try:
-            while data := src.recv(65536):
-                if not cut.is_set():
-                    dst.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.closed = True
-        self.listener.close()

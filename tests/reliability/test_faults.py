@@ -28,6 +28,7 @@ import pytest
 from devstack import provision
 from devstack.postgres import throwaway_cluster
 from shared.migrations import connect_url, set_role_password
+from testing.relay import Relay
 from tests.conftest import APP_SECRET, MIGRATIONS
 from tests.reliability.conftest import TALLY
 from tests.reliability.faults_support import (
@@ -36,7 +37,6 @@ from tests.reliability.faults_support import (
     USERS,
     Gate,
     Ledger,
-    LossyRelay,
     as_user,
     audit,
     clean,
@@ -114,7 +114,7 @@ def test_a_reply_lost_after_the_commit_never_applies_a_write_twice(db, aws, owne
     world = make_world(owner_conn, users=2, posts=1)
     author, fan = world.users
     post = world.posts[0]
-    relay = LossyRelay(db.host, db.port)
+    relay = Relay(db.host, db.port)
     lost: Counter[str] = Counter()
     try:
         with fleet(db, aws, [POSTS, COMMENTS], overrides={"DB_PORT": str(relay.port)}) as f:
@@ -184,7 +184,7 @@ def test_a_comment_retried_with_its_idempotency_key_after_a_lost_reply_is_made_o
     """Without a client-chosen comment_id, the Idempotency-Key header makes the create retry-safe."""
     world = make_world(owner_conn, users=1, posts=1)
     sub, post = world.users[0], world.posts[0]
-    relay = LossyRelay(db.host, db.port)
+    relay = Relay(db.host, db.port)
     event = as_user(
         "comments/create.json",
         sub,
@@ -223,7 +223,7 @@ def test_a_connection_broken_while_logging_in_is_opened_again(db, aws, owner_con
         pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
     world = make_world(owner_conn, users=1, posts=1)
     sub, post = world.users[0], world.posts[0]
-    relay = LossyRelay(db.host, db.port)
+    relay = Relay(db.host, db.port)
     answers = []
     try:
         with fleet(db, aws, [POSTS], overrides={"DB_PORT": str(relay.port)}) as f:

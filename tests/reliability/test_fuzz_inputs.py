@@ -32,10 +32,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devstack.template import load as load_template
+from testing.events import claims, http_event
 from tests.conftest import ROOT
 from tests.reliability.conftest import TALLY
 from tests.support.api import call
-from tests.support.events import claims, http_event
 from tests.support.factories import make_post, make_user
 
 DOC = json.loads((ROOT / "openapi.json").read_text())

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack import jwt_local
+from testing.events import http_event
 from tests.reliability.conftest import SECRETS_SEEN, TALLY, LocalApiClient, row_counts, table_hashes
 from tests.support.api import call
-from tests.support.events import http_event
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -400,8 +400,8 @@ def _b64_event(event: dict[str, Any], raw: bytes) -> dict[str, Any]:
 def test_hostile_bodies_at_the_handler(db: Any, name: str, module: str, event_args: tuple, raw: bytes, status: int):
     import importlib
 
+    from testing.events import claims, http_event
     from tests.support.api import call
-    from tests.support.events import claims, http_event
 
     method, path, params = event_args
     event = _b64_event(http_event(method, path, path_params=params, claims=claims(str(uuid.uuid4()))), raw)
@@ -427,8 +427,8 @@ def test_hostile_bodies_at_the_handler(db: Any, name: str, module: str, event_ar
 def test_post_edits_with_nul_or_deep_metadata_are_422(db: Any, owner_conn: Any, patch: dict[str, Any]):
     import posts_app
     import users_app
+    from testing.events import claims, http_event
     from tests.support.api import call
-    from tests.support.events import claims, http_event
 
     who = claims(str(uuid.uuid4()))
     reg = call(
@@ -463,8 +463,8 @@ def test_post_edits_with_nul_or_deep_metadata_are_422(db: Any, owner_conn: Any, 
 )
 def test_a_body_that_is_not_json_is_415(db: Any, owner_conn: Any, content_type: str):
     import posts_app
+    from testing.events import claims, http_event
     from tests.support.api import call
-    from tests.support.events import claims, http_event
 
     event = http_event("POST", "/posts", body={"title": "t", "content": "c"}, claims=claims(str(uuid.uuid4())))
     event["headers"]["content-type"] = content_type
@@ -482,8 +482,8 @@ def test_a_timestamp_that_is_a_number_is_422(db: Any, value: str):
     """Pydantic reads a number as Unix time; the document promises ISO 8601 (found by the fuzzer)."""
     import posts_app
     import stats_app
+    from testing.events import claims, http_event
     from tests.support.api import call
-    from tests.support.events import claims, http_event
 
     for handler, path, query, who in (
         (posts_app.handler, "/posts", {"published_before": value}, None),

@@ -25,7 +25,8 @@ from devstack.template import load as load_template
 from shared.db import Database
 from shared.errors import AppError, sqlstate
 from shared.settings import load_settings
-from tests.conftest import ROOT, load_event
+from testing.events import load_event
+from tests.conftest import ROOT
 from tests.reliability.conftest import TALLY, function_environment, schema_hash
 from tests.reliability.faults_support import (
     COMMENTS,

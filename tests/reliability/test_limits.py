@@ -23,9 +23,9 @@ from urllib.parse import quote
 import pytest
 
 from shared.settings import DEFAULT_MAX_BODY_BYTES
+from testing.events import claims, http_event
 from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, table_hashes
 from tests.support.api import call
-from tests.support.events import claims, http_event
 
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the layer's default (MAX_BODY_BYTES unset)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from testing.events import http_event
 from tests.conftest import REGION
 from tests.reliability.conftest import LOGS, SECRETS_SEEN, TALLY, LocalApiClient
 from tests.support.api import call
 from tests.support.auth import password_is_checked
-from tests.support.events import http_event
 
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 PASSWORD_FIELD = re.compile(r"""["']?password["']?\s*[:=]\s*["']?(?!\*\*\*)[^\s"',}]{4,}""", re.IGNORECASE)

@@ -51,3 +51,41 @@ def make_post(conn: Any, user_id: str, **overrides: Any) -> dict[str, Any]:
     extra_val = ", now()" if extra_col else ""
     clean = {k: v for k, v in values.items() if not (k == "published_at" and v is None)}
     return _row(conn, f"INSERT INTO posts ({cols}{extra_col}) VALUES ({params}{extra_val}) RETURNING *", **clean)
+
+
+def make_comment(
+    conn: Any,
+    post_id: Any,
+    user_id: Any,
+    *,
+    parent: Any = None,
+    status: str = "active",
+    content: str | None = None,
+    created_at: Any = None,
+    like_count: int = 0,
+) -> dict[str, Any]:
+    """A comment row; posts.comment_count follows (it counts active comments)."""
+    comment_id = str(uuid.uuid4())
+    return _row(
+        conn,
+        """
+        WITH ins AS (
+            INSERT INTO comments
+                (comment_id, post_id, user_id, parent_comment_id, content, status, like_count, created_at)
+            VALUES (:id, :post, :user, :parent, :content, :status, :likes, COALESCE(:created_at::timestamptz, now()))
+            RETURNING *
+        ), counted AS (
+            UPDATE posts SET comment_count = comment_count + 1
+            WHERE post_id = (SELECT post_id FROM ins WHERE status = 'active')
+        )
+        SELECT * FROM ins
+        """,
+        id=comment_id,
+        post=str(post_id),
+        user=str(user_id),
+        parent=str(parent) if parent else None,
+        content=content or f"comment {comment_id[:8]}",
+        status=status,
+        likes=like_count,
+        created_at=created_at,
+    )

@@ -60,9 +60,8 @@ def test_a_cursor_names_a_comment_of_its_own_list():
 
 
 def test_sql_takes_values_only_as_named_parameters():
-    """The statements are constants: input reaches them only through :name placeholders."""
-    statements = {name: value for name, value in vars(queries).items() if name.isupper() and isinstance(value, str)}
-    sql = {k: v for k, v in statements.items() if k.endswith(("_THREAD", "_COMMENT"))}
+    """The statements are fixed at import (comments.sql): input reaches them only through :name placeholders."""
+    sql = {k: v for k, v in queries.SQL.items() if k.endswith(("_thread", "_comment"))}
     assert len(sql) == 8
     for name, text in sql.items():
         assert "{" not in text.replace("'{", ""), name  # no unformatted template left

@@ -216,11 +216,15 @@ def test_list_sql_is_built_from_fixed_fragments_only():
 
 
 def test_parse_fields():
-    assert q.parse_fields(None, "published_at") == q.DEFAULT_LIST_FIELDS
-    assert "score" in q.parse_fields("", "popular")
-    assert q.parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
-    with pytest.raises(q.Unprocessable):
-        q.parse_fields("title,content", "published_at")
+    from posts_app import parse_fields
+    from shared.errors import Unprocessable
+
+    assert parse_fields(None, "published_at") == q.DEFAULT_LIST_FIELDS
+    assert "score" in parse_fields("", "popular")
+    assert parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
+    with pytest.raises(Unprocessable) as refused:
+        parse_fields("title,content", "published_at")
+    assert refused.value.details[0]["in"] == "query"
 
 
 @pytest.mark.parametrize("sort", sorted(q.SEARCH_SORTS))

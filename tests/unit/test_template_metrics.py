@@ -19,7 +19,8 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 import stats_app
-from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext, load_event
+from testing.events import load_event
+from tests.conftest import APP_SECRET, READONLY_SECRET, LambdaContext
 from tests.support.api import call
 
 ROOT = Path(__file__).resolve().parents[2]

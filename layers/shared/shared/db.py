@@ -107,6 +107,19 @@ def _rows(ctx: Any) -> list[Row]:
     return [dict(zip(names, r, strict=True)) for r in ctx.rows]
 
 
+def _note_constraints(exc: DatabaseError, statements: list[str]) -> None:
+    """Keep, on the error, the constraint messages of the statements that ran (a
+    `shared.statements.Statement` carries its own), for `from_db_error`."""
+    messages: dict[str, tuple[str, str]] = {}
+    for sql in statements:
+        messages.update(getattr(sql, "constraints", None) or {})
+    exc.constraints = messages  # type: ignore[attr-defined]
+
+
+def _db_error(exc: BaseException) -> AppError:
+    return from_db_error(exc, getattr(exc, "constraints", None))
+
+
 class Session:
     """Statements on one connection; the surface handlers and queries use."""
 
@@ -115,11 +128,23 @@ class Session:
         self._pending_begin = begin
 
     def _run(self, sql: str, params: dict[str, Any]) -> Any:
-        if self._pending_begin:
-            self._pending_begin = False
-            return self.conn.run_many([("BEGIN", {}), (sql, params)])[1]
-        self.conn.run(sql, **params)
-        return self.conn._context
+        try:
+            if self._pending_begin:
+                self._pending_begin = False
+                return self.conn.run_many([("BEGIN", {}), (sql, params)])[1]
+            self.conn.run(sql, **params)
+            return self.conn._context
+        except DatabaseError as exc:
+            _note_constraints(exc, [sql])
+            raise
+
+    def run_many(self, statements: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Several statements under one Sync: one round trip, one implicit transaction."""
+        try:
+            return self.conn.run_many(statements)
+        except DatabaseError as exc:
+            _note_constraints(exc, [sql for sql, _ in statements])
+            raise
 
     def all(self, sql: str, **params: Any) -> list[Row]:
         return _rows(self._run(sql, params))
@@ -265,14 +290,14 @@ class Database:
                             continue
                     elif conn.in_transaction:
                         self._rollback_quietly(conn)
-                    raise from_db_error(exc) from exc
+                    raise _db_error(exc) from exc
                 except (InterfaceError, OSError) as exc:
                     self.discard()
                     # A server that stopped answering stays silent: resending would only
                     # double the wait (and outlast the function's timeout).
                     if idempotent and attempt == 1 and not _timed_out(exc):
                         continue
-                    raise from_db_error(exc) from exc
+                    raise _db_error(exc) from exc
             raise AssertionError("unreachable")
 
     def _rollback_quietly(self, conn: PipelinedConnection) -> None:
@@ -310,7 +335,7 @@ class Database:
         """Several statements, one round trip, all-or-nothing (one implicit transaction)."""
 
         def work(s: Session) -> list[list[Row]]:
-            return [_rows(ctx) for ctx in s.conn.run_many(statements)]
+            return [_rows(ctx) for ctx in s.run_many(statements)]
 
         return self.write(work)
 
@@ -336,10 +361,10 @@ class Database:
                     self.discard()
                 else:
                     self._rollback_quietly(conn)
-                raise from_db_error(exc) from exc
+                raise _db_error(exc) from exc
             except (InterfaceError, OSError) as exc:
                 self.discard()
-                raise from_db_error(exc) from exc
+                raise _db_error(exc) from exc
             except BaseException:
                 if conn.in_transaction:
                     self._rollback_quietly(conn)

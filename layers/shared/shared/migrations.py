@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import statements
 from .settings import database_url
 
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9]+(?:_[a-z0-9]+)*)\.sql$")
@@ -38,16 +39,8 @@ NO_TRANSACTION = "-- migrate:no-transaction"
 # Arbitrary, fixed 64-bit key for pg_advisory_xact_lock: "blog migrations".
 LOCK_KEY = 0x626C6F675F6D6967
 
-CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version     integer PRIMARY KEY,
-    name        text        NOT NULL,
-    checksum    text        NOT NULL,
-    applied_at  timestamptz NOT NULL DEFAULT now(),
-    applied_by  text        NOT NULL DEFAULT current_user,
-    duration_ms integer     NOT NULL
-)
-"""
+SQL = statements.beside(__file__, "migrations.sql")
+"""The history's statements, by name (migrations.sql)."""
 
 
 class Conn(Protocol):
@@ -115,10 +108,10 @@ def checksum_of(directory: Path) -> str:
 
 
 def _applied(conn: Conn) -> dict[int, tuple[str, str, Any]]:
-    exists = conn.run("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0]
+    exists = conn.run(SQL.history_exists)[0][0]
     if not exists:
         return {}
-    rows = conn.run("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version")
+    rows = conn.run(SQL.applied)
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
@@ -164,8 +157,7 @@ def split_statements(sql: str) -> list[str]:
 
 def _record(conn: Conn, m: Migration, duration_ms: int) -> None:
     conn.run(
-        "INSERT INTO schema_migrations (version, name, checksum, duration_ms) "
-        "VALUES (:v, :n, :c, :d) ON CONFLICT (version) DO NOTHING",
+        SQL.record,
         v=m.version,
         n=m.name,
         c=m.checksum,
@@ -175,18 +167,18 @@ def _record(conn: Conn, m: Migration, duration_ms: int) -> None:
 
 def _locked_tx(conn: Conn) -> None:
     conn.run("BEGIN")
-    conn.run("SELECT pg_advisory_xact_lock(:k)", k=LOCK_KEY)
+    conn.run(SQL.lock, k=LOCK_KEY)
 
 
 def _is_applied(conn: Conn, version: int) -> bool:
-    return bool(conn.run("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = :v)", v=version)[0][0])
+    return bool(conn.run(SQL.is_applied, v=version)[0][0])
 
 
 def apply(conn: Conn, migrations: list[Migration], *, log: Any = print) -> list[Migration]:
     """Apply what is pending; return what this run applied."""
     _locked_tx(conn)
     try:
-        conn.run(CREATE_TABLE)
+        conn.run(SQL.create_table)
         conn.run("COMMIT")
     except BaseException:
         conn.run("ROLLBACK")

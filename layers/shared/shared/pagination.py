@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .errors import BadRequest
-from .http import utc_datetime
+from .errors import InvalidCursor
+from .schemas import utc_datetime
 
 _DIGEST_BYTES = 6
 MAX_CURSOR_LENGTH = 512
@@ -43,12 +43,8 @@ def encode_cursor(kind: str, values: Sequence[Any]) -> str:
 
 
 def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
-    """The key values of `cursor`, or BadRequest if it is not a cursor of `kind`."""
-    invalid = BadRequest(
-        "the cursor is invalid or belongs to another list; start again without it",
-        [{"field": "cursor", "message": "invalid cursor"}],
-        code="invalid_cursor",
-    )
+    """The key values of `cursor`, or InvalidCursor (400) if it is not a cursor of `kind`."""
+    invalid = InvalidCursor()
     if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
         raise invalid
     try:
@@ -67,13 +63,25 @@ def decode_cursor(kind: str, cursor: str, arity: int) -> list[Any]:
     out: list[Any] = []
     for v in values:
         if isinstance(v, dict) and set(v) == {"t"} and isinstance(v["t"], str):
-            try:  # in UTC and in range, as every timestamp the API takes (shared.http.utc_datetime)
+            try:  # in UTC and in range, as every timestamp the API takes (shared.schemas.utc_datetime)
                 out.append(utc_datetime(datetime.fromisoformat(v["t"])))
             except ValueError:
                 raise invalid from None
         else:
             out.append(v)
     return out
+
+
+def page_json(items: str, next_cursor: str | None) -> str:
+    """The one list envelope, `{"items": [...], "next_cursor": "..." | null}`, around `items`, a
+    JSON array as text (built by SQL). A cursor is base64url: nothing in it needs escaping."""
+    tail = '"' + next_cursor + '"' if next_cursor else "null"
+    return '{"items":' + items + ',"next_cursor":' + tail + "}"
+
+
+def rows_json(rows: list[dict[str, Any]], column: str = "item") -> str:
+    """A JSON array (text) of the SQL-built JSON texts in `column` of `rows`."""
+    return "[" + ",".join(r[column] for r in rows) + "]"
 
 
 def page(

@@ -32,3 +32,14 @@ def visible(text: str) -> str:
 def fold(text: str) -> str:
     """NFKC, trimmed and lowercased: the comparison form of tags and other keywords."""
     return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+def like_contains(text: str) -> str:
+    """`%text%` for LIKE/ILIKE, with the wildcards and the escape character escaped."""
+    return "%" + like_escape(text) + "%"
+
+
+def like_escape(text: str) -> str:
+    """`text` with LIKE's wildcards (`%`, `_`) and its escape character (`\\`) escaped, so it
+    matches only itself (PostgreSQL's default escape character, 9.7.1)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

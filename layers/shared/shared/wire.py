@@ -23,6 +23,21 @@ and still costs one round trip.
 JSON (oid 114) values are returned as raw text so that SQL that builds a whole
 response with json_build_object/json_agg passes through without a decode and
 re-encode in Python. JSONB columns are decoded as usual.
+
+Driver internals. This module (and shared/db.py) uses private names of pg8000
+PG8000_VERSION: `pg8000.core._write`, `_flush`, `Context`, and the connection's
+`_sock`, `_usock`, `_client_encoding`, `_context`, `py_types`, `message_types`,
+`handle_messages`. tests/unit/test_driver_internals.py fails when the installed
+pg8000 is another version or one of these names is gone. To upgrade pg8000:
+
+1. Read pg8000's release notes and the diff of pg8000/core.py and
+   pg8000/native.py between PG8000_VERSION and the new version, for the names
+   above and for the message flow `handle_messages` drives.
+2. Pin the new version in layers/shared/requirements.txt and constraints.txt,
+   run `make venv`, and set PG8000_VERSION below.
+3. Run tests/unit/test_driver_internals.py, then the round-trip and fault tests
+   (tests/integration/test_db_connection.py, tests/reliability/test_faults.py)
+   and `make bench-quick`: one round trip per statement must still hold.
 """
 
 from __future__ import annotations
@@ -37,6 +52,9 @@ from typing import Any
 import pg8000.native
 from pg8000.converters import make_params
 from pg8000.core import Context, InterfaceError, _flush, _write
+
+PG8000_VERSION = "1.31.6"
+"""The pg8000 release whose internals this module was written against (see the docstring)."""
 
 JSON_OID = 114
 _I = struct.Struct("!i")

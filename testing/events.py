@@ -1,5 +1,5 @@
-"""HTTP API v2 events: build them like API Gateway does, and adapt the samples
-in events/ to the rows a test created (ids, claims, bodies)."""
+"""HTTP API v2 events: the samples in events/ (`load_event`), built like API Gateway does, and
+adapted to the rows a test or a measure created (ids, claims, bodies)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,17 @@ import itertools
 import json
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(path: str) -> dict[str, Any]:
+    """A sample event from events/ (the only source of events for tests and benchmarks)."""
+    return json.loads((EVENTS / path).read_text())
+
 
 DEFAULT_CLAIMS_TEMPLATE = {
     "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example",

@@ -1,0 +1,59 @@
+"""Fixtures shared by the integration tests (the database fixtures live in tests/conftest.py).
+
+* users, seeded, fully_seeded: the users function's module and the users seed (test_users_*).
+* comments_handler, world: the comments function's handler and a small thread (test_comments_*).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.integration.test_users_support import seed
+from tests.support.factories import make_comment, make_post, make_user
+
+
+@pytest.fixture()
+def users(db: Any) -> Any:
+    import users_app
+
+    return users_app
+
+
+@pytest.fixture()
+def seeded(db: Any, owner_conn: Any) -> Any:
+    seed(owner_conn)
+    return owner_conn
+
+
+@pytest.fixture()
+def fully_seeded(db: Any, owner_conn: Any) -> Any:
+    seed(owner_conn, everything=True)
+    return owner_conn
+
+
+@pytest.fixture()
+def comments_handler(db: Any) -> Any:
+    # Imported once the layer is configured: make_handler reads the settings.
+    import comments_app
+
+    return comments_app.handler
+
+
+@pytest.fixture()
+def world(db: Any, owner_conn: Any) -> dict[str, Any]:
+    """Given: an admin, two users, a published post by `author` and a thread on it."""
+    admin = make_user(owner_conn, username="admin_" + uuid.uuid4().hex[:6])
+    author = make_user(owner_conn)
+    reader = make_user(owner_conn)
+    post = make_post(owner_conn, author["user_id"])
+    top = make_comment(owner_conn, post["post_id"], reader["user_id"], content="first!")
+    return {
+        "admin": str(admin["user_id"]),
+        "author": str(author["user_id"]),
+        "reader": str(reader["user_id"]),
+        "post": str(post["post_id"]),
+        "comment": str(top["comment_id"]),
+    }
