@@ -49,10 +49,12 @@ QUERIES = [
 ]
 GRAM_INDEXES = ("idx_posts_title_grams", "idx_posts_document_grams")
 INDEX_DEFS = {
-    "idx_posts_title_grams": "CREATE INDEX idx_posts_title_grams ON posts USING gin (search_grams(title)) "
+    "idx_posts_title_grams": "CREATE INDEX idx_posts_title_grams ON posts USING gin "
+    "(search_grams(coalesce(search_title, title))) "
     "WHERE status = 'published'",
     "idx_posts_document_grams": "CREATE INDEX idx_posts_document_grams ON posts USING gin "
-    "(search_grams(title || E'\\n' || coalesce(excerpt, '') || E'\\n' || content)) WHERE status = 'published'",
+    "(search_grams(coalesce(search_document, title || E'\\n' || coalesce(excerpt, '') || E'\\n' || content))) "
+    "WHERE status = 'published'",
 }
 
 

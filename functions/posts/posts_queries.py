@@ -62,7 +62,8 @@ SCORE = SQL.score
 # Search (sql/migrations/0010): the grams of the indexed expressions narrow the
 # candidates through GIN; ILIKE on the real text confirms every term. Each
 # expression is spelled exactly as its index is, or the planner cannot use it.
-TITLE_TEXT = "p.title"
+# The texts in their NFKC form where it differs (sql/migrations/0015), as queries are.
+TITLE_TEXT = "coalesce(p.search_title, p.title)"
 
 
 # The recheck, appended to a text expression: caseless terms byte for byte, the
@@ -71,7 +72,7 @@ def _recheck(text: str) -> str:
     return "(" + text + " LIKE ALL (CAST(:like AS text[])) AND " + text + " ILIKE ALL (CAST(:ilike AS text[])))"
 
 
-DOCUMENT_TEXT = "(p.title || E'\\n' || coalesce(p.excerpt, '') || E'\\n' || p.content)"
+DOCUMENT_TEXT = "coalesce(p.search_document, p.title || E'\\n' || coalesce(p.excerpt, '') || E'\\n' || p.content)"
 
 
 def _match(text: str) -> str:

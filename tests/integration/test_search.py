@@ -361,3 +361,45 @@ def test_the_sample_searches_show_both_languages_on_the_dev_seed(dev_seed, users
     assert {"user1", "misaki_t"} <= names
     assert {u["username"] for u in send(users, "list_search_full_name").body["items"]} == {"suzuki_ichiro"}
     assert {u["username"] for u in send(users, "list_search_username_prefix").body["items"]} == {"suzuki_ichiro"}
+
+
+# -- both sides in their NFKC form (sql/migrations/0015) ----------------------------------
+NFD_PAN = "\u30cf\u309a\u30f3\u5c4b\u306e\u8a71"  # パン屋の話 with a combining handakuten (NFD)
+
+
+@pytest.mark.parametrize(
+    ("title", "content", "queries"),
+    [
+        # half-width katakana and full-width Latin as written, found by any spelling
+        (
+            "\uff83\uff9e\uff70\uff80\u57fa\u76e4\uff21\uff30\uff29",
+            "c",
+            ["\uff83\uff9e\uff70\uff80", "データ基盤", "api"],
+        ),
+        (
+            "plain",
+            "\uff32\uff24\uff33\u3068\uff76\uff80\uff76\uff85",
+            ["rds", "\uff32\uff24\uff33", "カタカナ", "\uff76\uff80\uff76\uff85"],
+        ),
+        # decomposed kana (macOS, some input methods) found by the composed spelling
+        (NFD_PAN, "c", ["パン屋", NFD_PAN]),
+        # enclosed characters and the ideographic space
+        ("\u2460\u2461\u3231\u3000報告", "c", ["株", "12", "(株) 報告"]),
+    ],
+)
+def test_stored_text_is_found_by_every_spelling_of_its_nfkc_form(author, owner_conn, title, content, queries):
+    post(owner_conn, author.id, title, 1, content=content)
+    post(owner_conn, author.id, "Unrelated", 2, content="Nothing to see.")
+    for q in queries:
+        assert search(q) == [title], q
+
+
+def test_names_are_found_by_every_spelling_of_their_nfkc_form(users, owner_conn):
+    make_user(
+        owner_conn,
+        username="hw_kana",
+        first_name="\uff80\uff9b\uff73",
+        last_name="\uff39\uff21\uff2d\uff21\uff24\uff21",
+    )
+    for q in ("\uff80\uff9b\uff73", "タロウ", "yamada", "\uff39\uff21\uff2d\uff21\uff24\uff21", "yamada タロウ"):
+        assert users_found(users, q) == {"hw_kana"}, q
