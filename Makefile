@@ -26,8 +26,8 @@ venv: $(STAMP) ## create .venv with the pinned dependencies
 # .local/ (git-ignored): the PostgreSQL cluster, the role passwords, the token signing key.
 DEVSTACK = PYTHONPATH=layers/shared $(PY) -m devstack
 
-dev: $(STAMP) ## the local API on http://127.0.0.1:3000 (PORT=, PGPORT_DEV=, ENV_VARS=env.json)
-	@$(DEVSTACK) dev $(if $(PORT),--port $(PORT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+dev: $(STAMP) ## the local API on http://127.0.0.1:3000 (PORT=, PGPORT_DEV=, ENV_VARS=env.json, CORS_ORIGINS=)
+	@$(DEVSTACK) dev $(if $(PORT),--port $(PORT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(CORS_ORIGINS),--cors-origins "$(CORS_ORIGINS)")
 
 dev-reset: $(STAMP) ## stop the local cluster and delete .local/ (database, passwords, signing key)
 	@$(DEVSTACK) reset

@@ -53,6 +53,7 @@ def _errors(*codes: int) -> dict[int, dict[str, Any]]:
     description="Replies follow their parent (depth-first, oldest first). Hidden comments and their replies are "
     "left out; a deleted comment appears as a placeholder only when replies below it are listed.",
     tags=TAGS,
+    operation_id="listComments",
     responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 404, 422)},
 )
 def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
@@ -65,6 +66,7 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     summary="Moderation view of a post's thread (administrators)",
     description="Every comment of the post in thread order, hidden ones included, with its status.",
     tags=[*TAGS, "moderation"],
+    operation_id="listCommentsForModeration",
     responses={200: json_doc(CommentPage, "A page of the thread."), **_errors(400, 401, 403, 404, 422)},
 )
 def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
@@ -94,6 +96,7 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
         "with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
+    operation_id="createComment",
     responses={
         201: json_doc(Comment, "Created; Location names the comment."),
         200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
@@ -120,6 +123,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     summary="Edit your comment's text",
     description="Only the author edits, and only an active comment: hidden and deleted comments answer 409.",
     tags=TAGS,
+    operation_id="updateComment",
     responses={200: json_doc(Comment, "The edited comment."), **_errors(401, 403, 404, 409, 422)},
 )
 def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
@@ -133,6 +137,7 @@ def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
     summary="Delete a comment (author or administrator)",
     description="The comment becomes a placeholder; deleting again also answers 204.",
     tags=TAGS,
+    operation_id="deleteComment",
     responses={204: {"description": "Deleted."}, **_errors(401, 403, 404)},
 )
 def delete_comment(comment_id: str):
@@ -146,6 +151,7 @@ def delete_comment(comment_id: str):
     "/comments/<comment_id>/hide",
     summary="Hide a comment and its replies (administrators)",
     tags=[*TAGS, "moderation"],
+    operation_id="hideComment",
     responses={200: json_doc(Comment, "The comment, hidden."), **_errors(401, 403, 404, 409)},
 )
 def hide_comment(comment_id: str):
@@ -158,6 +164,7 @@ def hide_comment(comment_id: str):
     "/comments/<comment_id>/unhide",
     summary="Show a hidden comment again (administrators)",
     tags=[*TAGS, "moderation"],
+    operation_id="unhideComment",
     responses={200: json_doc(Comment, "The comment, active again."), **_errors(401, 403, 404, 409)},
 )
 def unhide_comment(comment_id: str):
@@ -170,6 +177,7 @@ def unhide_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Like a comment (idempotent)",
     tags=TAGS,
+    operation_id="likeComment",
     responses={200: json_doc(LikeState, "Liked."), **_errors(401, 403, 404, 409)},
 )
 def like_comment(comment_id: str):
@@ -182,6 +190,7 @@ def like_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Remove your like (idempotent)",
     tags=TAGS,
+    operation_id="unlikeComment",
     responses={200: json_doc(LikeState, "Not liked."), **_errors(401, 404)},
 )
 def unlike_comment(comment_id: str):

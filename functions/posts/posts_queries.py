@@ -78,6 +78,13 @@ GET_POST = (
     "AND (p.status = 'published' OR p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))"
 )
 
+# The caller's own post, whatever its status (GET /me/posts/{post_id}).
+GET_OWN_POST = (
+    "SELECT " + POST_JSON + " AS body, p.version "
+    "FROM posts p JOIN users u ON u.user_id = p.user_id "
+    "WHERE p.post_id = CAST(:post_id AS uuid) AND p.user_id = CAST(:caller AS uuid)"
+)
+
 GET_PUBLISHED_BY_SLUG = (
     "SELECT " + POST_JSON + " AS body, p.version "
     "FROM posts p JOIN users u ON u.user_id = p.user_id "
@@ -482,6 +489,22 @@ def popular_posts(days: int, limit: int) -> str:
 # -- reads -----------------------------------------------------------------------------
 def get_post(post_id: str, who: Identity) -> tuple[str, int]:
     row = get_database().one(GET_POST, post_id=post_id, caller=who.sub, is_admin=who.is_admin)
+    if row is None:
+        raise NotFound("post not found")
+    return row["body"], row["version"]
+
+
+def get_published(post_id: str) -> tuple[str, int]:
+    """A published post and its version; NotFound for any other status (public route)."""
+    row = get_database().one(GET_POST, post_id=post_id, caller=None, is_admin=False)
+    if row is None:
+        raise NotFound("post not found")
+    return row["body"], row["version"]
+
+
+def get_own_post(post_id: str, who: Identity) -> tuple[str, int]:
+    """The caller's own post in any status; NotFound when it is someone else's."""
+    row = get_database().one(GET_OWN_POST, post_id=post_id, caller=who.sub)
     if row is None:
         raise NotFound("post not found")
     return row["body"], row["version"]

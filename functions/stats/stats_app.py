@@ -161,7 +161,7 @@ def on_schedule(event: dict[str, Any], context: Any) -> Any:
 
 
 # -- HTTP routes -----------------------------------------------------------------------
-@app.get("/stats", summary="Latest public statistics", tags=["stats"])
+@app.get("/stats", summary="Latest public statistics", tags=["stats"], operation_id="getStats")
 def latest_stats():
     body = get_database().value(q.LATEST_PUBLIC)
     if body is None:
@@ -179,9 +179,10 @@ def latest_stats():
 
 
 @app.get(
-    "/stats/history",
-    summary="A metric's history (admin)",
+    "/admin/stats/history",
+    summary="A metric's history (administrators)",
     tags=["stats"],
+    operation_id="getStatsHistory",
     responses={
         401: {"description": "No verified identity"},
         403: {"description": "Not an administrator"},
@@ -206,14 +207,14 @@ def stats_history(
     return json_response('{"metric":' + json.dumps(metric) + ',"points":' + points + "}")
 
 
-@app.get("/health", summary="Database reachable and schema version", tags=["ops"])
+@app.get("/health", summary="Database reachable and schema version", tags=["ops"], operation_id="getHealth")
 def health():
     try:
         version = get_database().value(q.HEALTH)
     except AppError as exc:
         raise ServiceUnavailable("the database is unreachable", code="unhealthy") from exc
     return json_response(
-        {"status": "ok", "database": "reachable", "schema_version": version}, headers={"Cache-Control": "no-store"}
+        {"status": "ok", "database": "reachable", "schema_version": version}
     )
 
 

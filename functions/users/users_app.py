@@ -158,8 +158,9 @@ def list_users(verified: bool | None, pattern: str | None, limit: int, cursor: s
     return _page_json(rows, limit, USERS_CURSOR)
 
 
-def get_user(who: Identity, user_id: str) -> str:
-    query = sql.GET_USER_PRIVATE if who.can_act_for(user_id) else sql.GET_USER_PUBLIC
+def get_user(user_id: str, *, private: bool) -> str:
+    """The user with profile and post statistics; private fields only when `private`."""
+    query = sql.GET_USER_PRIVATE if private else sql.GET_USER_PUBLIC
     row = get_database().one(query, user_id=user_id)
     if row is None:
         raise NotFound("user not found")
@@ -229,12 +230,13 @@ def put_profile(who: Identity, user_id: str, body: ProfileIn) -> tuple[str, bool
     return row["body"], bool(row["created"])
 
 
-def user_posts(who: Identity, user_id: str, limit: int, cursor: str | None) -> str:
+def user_posts(user_id: str, limit: int, cursor: str | None, *, all_statuses: bool) -> str:
+    """A page of the user's posts: published ones only unless `all_statuses` (the author's own view)."""
     c_ts, c_id = _keyset(POSTS_CURSOR, cursor)
     rows = get_database().all(
         sql.USER_POSTS,
         user_id=user_id,
-        all_statuses=who.can_act_for(user_id),
+        all_statuses=all_statuses,
         c_ts=c_ts,
         c_id=c_id,
         limit=limit + 1,
@@ -289,6 +291,7 @@ def _errors(*statuses: int) -> dict[int, Any]:
         "Retry-safe: the same registration sent again answers 200 with the record; a different one, 409."
     ),
     tags=TAGS,
+    operation_id="registerUser",
     responses={
         **_ok(UserRecord, "the new user", 201),
         **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200),
@@ -305,6 +308,7 @@ def post_user(body: UserCreate):
     "/users",
     summary="List active users, newest first",
     tags=TAGS,
+    operation_id="listUsers",
     responses={**_ok(UserList, "a page of users"), **_errors(400, 422)},
 )
 def get_users(
@@ -321,9 +325,10 @@ def get_users(
 
 
 @app.get(
-    "/users/statistics",
+    "/admin/users/statistics",
     summary="User statistics (administrators)",
     tags=TAGS,
+    operation_id="getUserStatistics",
     responses={**_ok(UserStatistics, "counts over active users"), **_errors(401, 403)},
 )
 def get_statistics():
@@ -332,9 +337,10 @@ def get_statistics():
 
 
 @app.get(
-    "/users/by-email",
+    "/admin/users/by-email",
     summary="Find an active user by email (administrators)",
     tags=TAGS,
+    operation_id="getUserByEmail",
     responses={**_ok(UserRecord, "the user"), **_errors(401, 403, 404, 422)},
 )
 def get_by_email(email: Annotated[str, Query(min_length=3, max_length=255)]):
@@ -344,14 +350,52 @@ def get_by_email(email: Annotated[str, Query(min_length=3, max_length=255)]):
 
 @app.get(
     "/users/<user_id>",
-    summary="A user with profile and post statistics",
-    description="Email, phone number and birth date only for the user themself or an administrator.",
+    summary="A user's public page: names, avatar, profile and post statistics",
+    description="Public: the same answer for every caller, never email, phone number or birth date. "
+    "A user without a profile has `profile: null`. The signed-in caller's own record is `GET /me`.",
     tags=TAGS,
-    responses={**_ok(UserDetail, "the user"), **_errors(401, 404)},
+    operation_id="getUser",
+    responses={**_ok(UserDetail, "the user"), **_errors(404)},
 )
 def get_user_route(user_id: str):
+    return json_response(get_user(require_uuid(user_id, "user"), private=False))
+
+
+@app.get(
+    "/me",
+    summary="Your own account, with its private fields",
+    tags=TAGS,
+    operation_id="getMe",
+    responses={**_ok(UserDetail, "your account"), **_errors(401, 404)},
+)
+def get_me():
     who = require_identity(app)
-    return json_response(get_user(who, require_uuid(user_id, "user")))
+    return json_response(get_user(who.sub, private=True))
+
+
+@app.patch(
+    "/me",
+    summary="Change your own account",
+    description="`is_verified` and `is_active` are for administrators only (403 for others).",
+    tags=TAGS,
+    operation_id="updateMe",
+    responses={**_ok(UserRecord, "your changed account"), **_errors(400, 401, 403, 404, 422)},
+)
+def patch_me(body: UserUpdate):
+    who = require_identity(app)
+    return json_response(update_user(who, who.sub, body))
+
+
+@app.get(
+    "/me/posts",
+    summary="Your own posts, drafts and archived ones included, newest first",
+    tags=TAGS,
+    operation_id="listMyPosts",
+    responses={**_ok(AuthorPostList, "a page of posts"), **_errors(400, 401, 404, 422)},
+)
+def get_my_posts(limit: Limit = 20, cursor: Cursor = None):
+    who = require_identity(app)
+    return json_response(user_posts(who.sub, limit, cursor, all_statuses=True))
 
 
 @app.patch(
@@ -359,6 +403,7 @@ def get_user_route(user_id: str):
     summary="Change a user (the user themself or an administrator)",
     description="`is_verified` and `is_active` are for administrators only (403 for others).",
     tags=TAGS,
+    operation_id="updateUser",
     responses={**_ok(UserRecord, "the changed user"), **_errors(400, 401, 403, 404, 422)},
 )
 def patch_user(user_id: str, body: UserUpdate):
@@ -370,6 +415,7 @@ def patch_user(user_id: str, body: UserUpdate):
     "/users/<user_id>",
     summary="Deactivate a user (the user themself or an administrator)",
     tags=TAGS,
+    operation_id="deactivateUser",
     responses={204: {"description": "deactivated"}, **_errors(401, 403, 404)},
 )
 def delete_user(user_id: str):
@@ -382,6 +428,7 @@ def delete_user(user_id: str):
     "/users/<user_id>/profile",
     summary="A user's public profile",
     tags=TAGS,
+    operation_id="getUserProfile",
     responses={**_ok(UserProfileView, "the profile"), **_errors(404)},
 )
 def get_profile_route(user_id: str):
@@ -392,6 +439,7 @@ def get_profile_route(user_id: str):
     "/users/<user_id>/profile",
     summary="Create or replace a profile (the user themself or an administrator)",
     tags=TAGS,
+    operation_id="putUserProfile",
     responses={
         **_ok(ProfileRecord, "the replaced profile"),
         **_ok(ProfileRecord, "the new profile", 201),
@@ -406,14 +454,14 @@ def put_profile_route(user_id: str, body: ProfileIn):
 
 @app.get(
     "/users/<user_id>/posts",
-    summary="A user's posts, newest first",
-    description="Drafts and archived posts only for the author themself or an administrator.",
+    summary="A user's published posts, newest first",
+    description="Public: published posts only. The author's drafts are at `GET /me/posts`.",
     tags=TAGS,
-    responses={**_ok(AuthorPostList, "a page of posts"), **_errors(400, 401, 404, 422)},
+    operation_id="listUserPosts",
+    responses={**_ok(AuthorPostList, "a page of posts"), **_errors(400, 404, 422)},
 )
 def get_user_posts(user_id: str, limit: Limit = 20, cursor: Cursor = None):
-    who = require_identity(app)
-    return json_response(user_posts(who, require_uuid(user_id, "user"), limit, cursor))
+    return json_response(user_posts(require_uuid(user_id, "user"), limit, cursor, all_statuses=False))
 
 
 # -- Cognito post-authentication trigger ----------------------------------------------
