@@ -213,9 +213,7 @@ def health():
         version = get_database().value(q.HEALTH)
     except AppError as exc:
         raise ServiceUnavailable("the database is unreachable", code="unhealthy") from exc
-    return json_response(
-        {"status": "ok", "database": "reachable", "schema_version": version}
-    )
+    return json_response({"status": "ok", "database": "reachable", "schema_version": version})
 
 
 handler = make_handler(app, extra=on_schedule)
