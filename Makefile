@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick soak deploy clean
+.PHONY: help openapi venv dev dev-reset test chromium test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick soak deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,17 @@ invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=even
 	@$(DEVSTACK) invoke "$(FN)" "$(EVENT)" $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 # --- end local stack ---
 
-test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
+test: $(STAMP) chromium ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser end-to-end test (tests/e2e/test_browser.py) drives Debian's chromium package. Installed
+# here when missing and running as root with apt-get; otherwise the test is skipped and says why.
+chromium: ## install Chromium for the browser e2e test when missing (root + apt-get), or say why not
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for tests/e2e/test_browser.py"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed and cannot be (needs root and apt-get): tests/e2e/test_browser.py will be skipped"; fi
 
 # The long run of the reliability suite (docs/RELIABILITY.md); `make test` runs it bounded.
 soak: $(STAMP) ## reliability soak: 5 min, 32 simulated containers, more fuzzing (SOAK_SECONDS=, SOAK_CONTAINERS=, FUZZ_EXAMPLES=)
