@@ -94,15 +94,32 @@ def swagger_assets() -> dict[str, Path] | None:
     return files if all(p.is_file() for p in files.values()) else None
 
 
-def process_age() -> float:
-    """Seconds since this process started (so start-up time includes interpreter start-up)."""
+def _started_ago(pid: str) -> float | None:
+    """Seconds since process `pid` started, from /proc (Linux); None when unknown."""
     try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         start_ticks = int(fields[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return None
+
+
+def _parent_is_make() -> bool:
+    try:
+        return Path(f"/proc/{os.getppid()}/comm").read_text().strip() in ("make", "gmake")
+    except OSError:
+        return False
+
+
+def process_age() -> float:
+    """Seconds since `make dev` started: the make process's age when make is the parent (so the
+    time includes creating .venv and installing dependencies on a first run), else this process's
+    (interpreter start-up included)."""
+    ages = [_started_ago("self")]
+    if _parent_is_make():
+        ages.append(_started_ago(str(os.getppid())))
+    return max((a for a in ages if a is not None), default=0.0)
 
 
 @dataclass
@@ -407,8 +424,9 @@ def _banner(api: LocalApi, stack: LocalStack, elapsed: float) -> str:
             "",
             "Try (tokens valid 12 h; more with: make token SUB=<uuid> [EMAIL=...] [GROUPS=admin]):",
             f"  curl -s '{url}/posts?limit=3'",
-            f"  curl -s -H 'Authorization: Bearer {user}' \\\n       {url}/users/{jwt_local.USER1_SUB}      # user1",
-            f"  curl -s -H 'Authorization: Bearer {admin}' \\\n       {url}/users/statistics      # admin",
+            f"  curl -s {url}/users/{jwt_local.USER1_SUB}      # a public page: no token",
+            f"  curl -s -H 'Authorization: Bearer {user}' \\\n       {url}/me      # user1's own account",
+            f"  curl -s -H 'Authorization: Bearer {admin}' \\\n       {url}/admin/users/statistics      # admin",
             "",
             "Ctrl-C stops the API, the workers, moto and PostgreSQL.",
             "",

@@ -207,7 +207,7 @@ def test_datetimes_outside_the_range_are_422_on_every_datetime_parameter(local_a
     ]
     assert {name for _, _, name, _ in params} == {"published_after", "published_before", "since"}, params
     for method, path, name, protected in params:
-        extra = "metric=users_total&" if path == "/stats/history" else ""
+        extra = "metric=users_total&" if path == "/admin/stats/history" else ""
         token = ids["token"] if protected else None
         for value in OUT_OF_RANGE:
             reply = local_api.request(method, f"{path}?{extra}{name}={value.replace('+', '%2B')}", token=token)

@@ -104,3 +104,41 @@ def test_errors_and_private_answers_are_never_stored() -> None:
         out = caching.apply(event("GET /me"), result(status, headers={"Cache-Control": "max-age=9"}))
         assert out["headers"]["Cache-Control"] == "private, no-store"
     assert caching.apply(event("GET /unknown"), result())["headers"]["Cache-Control"] == "private, no-store"
+
+
+# -- the CloudFront distribution (EnableCdn) ---------------------------------------------
+def _behavior_for(distribution: dict[str, Any], path: str) -> dict[str, Any]:
+    """CloudFront's choice: the first cache behavior whose path pattern matches, else the default."""
+    import fnmatch
+
+    config = distribution["Properties"]["DistributionConfig"]
+    for behavior in config["CacheBehaviors"]:
+        if fnmatch.fnmatchcase(path, behavior["PathPattern"]):
+            return behavior
+    return config["DefaultCacheBehavior"]
+
+
+def test_cdn_caches_public_reads_only_and_forwards_authorization(resources: dict[str, Any]) -> None:  # noqa: F811
+    cdn = resources["CdnDistribution"]
+    assert cdn["Condition"] == "UseCdn"
+    policy = resources["CdnPublicReadsCachePolicy"]["Properties"]["CachePolicyConfig"]
+    keys = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert keys["QueryStringsConfig"] == {"QueryStringBehavior": "all"}
+    assert set(keys["HeadersConfig"]["Headers"]) == {"Authorization", "Origin"}
+    assert policy["DefaultTTL"] == 0 and policy["MinTTL"] == 0
+    assert policy["MaxTTL"] >= max(r.max_age for r in caching.RULES.values())
+    cached = {"Ref": "CdnPublicReadsCachePolicy"}
+    for key, (_function, _public) in template_routes(resources).items():
+        method, path = key.split(" ", 1)
+        sample = re.sub(r"\{\w+\}", "x", path)
+        behavior = _behavior_for(cdn, sample)
+        rule = caching.RULES[key]
+        assert method in behavior["AllowedMethods"], key
+        if method == "GET" and rule.cacheable:
+            assert behavior["CachePolicyId"] == cached, key
+        elif method == "GET":
+            # private or uncacheable reads never meet the caching policy
+            assert behavior["CachePolicyId"] != cached, key
+        # every route still reaches the authorizer with the caller's token: either the cache
+        # policy forwards Authorization, or the behavior forwards every viewer header
+        assert behavior["CachePolicyId"] == cached or "OriginRequestPolicyId" in behavior, key
