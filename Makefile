@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test chromium test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick soak deploy clean
+.PHONY: help openapi venv dev dev-reset test chromium test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench: $(BENCH_STAMP) ## all benchmarks on 1M posts: bench/results/full.json, BE
 
 bench-quick: $(BENCH_STAMP) ## the same benchmarks on 10k posts, fewer samples (< 2 minutes)
 	$(BENCH) --quick
+
+bench-search: $(BENCH_STAMP) ## search on Japanese/English posts (POSTS=1000000, DSN= to reuse data): bench/results/search.json
+	PYTHONPATH=.:layers/shared:functions/posts $(PY) -m bench.search $(if $(DSN),--dsn $(DSN),--posts $(or $(POSTS),1000000))
 # --- end benchmarks ---
 
 clean: ## remove build output and caches (keeps .local/)

@@ -207,7 +207,7 @@ def warm_latency(data: Data, rounds: int) -> dict[str, Any]:
     ev = events_for(data)
     conn = get_database().connection()
     list_sql = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)
-    nulls = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+    nulls = {"author": None, "tag": None, "q": None, "like": None, "ilike": None, "after": None, "before": None}
     k = len(data.posts)
     post_events = [ev["post_get"](i) for i in range(k)]
     user_events = [ev["user_get"](i) for i in range(k)]
@@ -405,7 +405,7 @@ def has_more(data: Data, rounds: int, limit: int = 50) -> dict[str, Any]:
 
     conn = get_database().connection()
     sql = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)
-    nulls = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+    nulls = {"author": None, "tag": None, "q": None, "like": None, "ilike": None, "after": None, "before": None}
 
     def exact() -> None:
         conn.run(sql, limit=limit - 1, **nulls)
@@ -536,7 +536,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
     from shared.pagination import decode_cursor
 
     conn = get_database().connection()
-    nulls = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+    nulls = {"author": None, "tag": None, "q": None, "like": None, "ilike": None, "after": None, "before": None}
     cursor = cursor_for_page(owner, depth, limit)
     c_1, c_2 = decode_cursor("posts:published_at", cursor, 2) if cursor else (None, None)
     first = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)

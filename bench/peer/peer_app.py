@@ -50,7 +50,15 @@ def list_posts(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
-    params: dict[str, Any] = {"author": None, "tag": None, "pattern": None, "after": None, "before": None}
+    params: dict[str, Any] = {
+        "author": None,
+        "tag": None,
+        "q": None,
+        "like": None,
+        "ilike": None,
+        "after": None,
+        "before": None,
+    }
     params["limit"] = limit
     sql = peer_sql.LIST_FIRST
     if cursor is not None:

@@ -38,7 +38,11 @@ FROM (
     WHERE p.status = 'published'
       AND (CAST(:author AS uuid) IS NULL OR p.user_id = CAST(:author AS uuid))
       AND (CAST(:tag AS text) IS NULL OR p.tags @> ARRAY[CAST(:tag AS text)])
-      AND (CAST(:pattern AS text) IS NULL OR (p.title || E'\n' || coalesce(p.excerpt, '')) ILIKE CAST(:pattern AS text))
+      AND (CAST(:q AS text) IS NULL OR (
+          search_grams((p.title || E'\n' || coalesce(p.excerpt, '') || E'\n' || p.content)) @>
+          search_query_grams(CAST(:q AS text)) AND
+          ((p.title || E'\n' || coalesce(p.excerpt, '') || E'\n' || p.content) LIKE ALL (CAST(:like AS text[])) AND
+          (p.title || E'\n' || coalesce(p.excerpt, '') || E'\n' || p.content) ILIKE ALL (CAST(:ilike AS text[])))))
       AND (CAST(:after AS timestamptz) IS NULL OR p.published_at >= CAST(:after AS timestamptz))
       AND (CAST(:before AS timestamptz) IS NULL OR p.published_at < CAST(:before AS timestamptz))
       {keyset}

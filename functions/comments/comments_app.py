@@ -93,7 +93,7 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
     description=(
         "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
         "characters): a retry by the same author returns the existing comment with 200. The same Idempotency-Key "
-        "with a different body answers 422 `idempotency_key_reused`."
+        "or `comment_id` with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     operation_id="createComment",
@@ -106,14 +106,14 @@ def _comment_id_from_idempotency_key(sub: str, post_id: str) -> str | None:
 def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     who = require_identity(app)
     post_id = require_uuid(post_id, "post")
-    keyed = body.comment_id is None and idempotency_key(app) is not None
     status, comment_id, comment = queries.create_comment(
         who,
         post_id,
         body.content,
         str(body.parent_comment_id) if body.parent_comment_id else None,
         str(body.comment_id) if body.comment_id else _comment_id_from_idempotency_key(who.sub, post_id),
-        request_fingerprint(app) if keyed else None,
+        request_fingerprint(app),
+        named_by_body=body.comment_id is not None,
     )
     return json_response(comment, status, {"Location": f"/comments/{comment_id}"})
 

@@ -13,14 +13,15 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.http import DOCS_ONLY, AuthorSummary
+from shared.text import is_blank
 
 MAX_CONTENT_LENGTH = 10_000
 MAX_DEPTH = 9  # depth 0..9: ten levels; the migration's trigger enforces the same limit
 
 
 def _readable_text(value: str) -> str:
-    if not value.strip():
-        raise ValueError("content cannot be empty or only whitespace")
+    if is_blank(value):
+        raise ValueError("content cannot be empty or only whitespace or invisible characters")
     if "\x00" in value:
         raise ValueError("content cannot contain NUL characters")
     return value

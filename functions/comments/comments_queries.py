@@ -359,11 +359,14 @@ def create_comment(
     parent_id: str | None,
     comment_id: str | None,
     fingerprint: str | None = None,
+    *,
+    named_by_body: bool = False,
 ) -> tuple[int, str, str]:
     """(status, comment_id, comment JSON): 201 when created, 200 for a retried comment_id.
 
-    `fingerprint` (given with an Idempotency-Key, see shared.http.request_fingerprint) is stored
-    with the comment; a retry with another fingerprint is a 422 idempotency_key_reused."""
+    `fingerprint` (shared.http.request_fingerprint) is stored with the comment; a retry under the
+    same Idempotency-Key or client-chosen comment_id (`named_by_body`) with another fingerprint is
+    a 422 idempotency_key_reused."""
     row = get_database().write_one(
         CREATE_COMMENT,
         user_id=who.sub,
@@ -379,7 +382,7 @@ def create_comment(
         if str(row["existing_user_id"]) == who.sub and str(row["existing_post_id"]) == post_id:
             stored = row["existing_fingerprint"]
             if fingerprint is not None and stored is not None and stored != fingerprint:
-                raise key_reused()
+                raise key_reused("comment_id", "body") if named_by_body else key_reused()
             return 200, str(comment_id), row["existing"]
         raise Conflict(
             "this comment_id is already used by another comment",

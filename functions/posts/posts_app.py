@@ -27,8 +27,9 @@ from posts_models import (
     ViewCount,
     as_utc,
     etag,
-    like_pattern,
     parse_if_match,
+    search_terms,
+    slug_path,
 )
 
 from shared.errors import Unprocessable
@@ -44,6 +45,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.text import fold
 
 app = create_app()
 
@@ -85,25 +87,56 @@ def list_posts(
     tag: Annotated[str | None, Query(min_length=1, max_length=30)] = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$", description="Search in title and excerpt"),
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description=(
+                "Search title, excerpt and content, in any script (Japanese and Chinese need no spaces; one or two "
+                "characters are enough). Words separated by spaces must all occur. `%`, `_` and `\\` match literally."
+            ),
+        ),
     ] = None,
     published_after: Annotated[IsoDateTime | None, Query(description="ISO 8601; UTC if no offset")] = None,
     published_before: Annotated[IsoDateTime | None, Query(description="ISO 8601; UTC if no offset")] = None,
-    sort: Annotated[Literal["published_at", "popular"], Query()] = "published_at",
+    sort: Annotated[
+        Literal["relevance", "published_at", "popular"] | None,
+        Query(
+            description=(
+                "With `q` the default is `relevance`: title matches first, then matches in excerpt or content, "
+                "newest first within each. Without `q` the default is `published_at` (newest first)."
+            )
+        ),
+    ] = None,
     fields: Annotated[
         str | None, Query(max_length=300, description="Comma-separated: " + ",".join(queries.LIST_FIELDS))
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ):
+    search = None
+    if q is not None:
+        try:
+            search = search_terms(q)
+        except ValueError as exc:
+            raise Unprocessable(
+                "the request is invalid", [{"field": "q", "in": "query", "message": str(exc)}]
+            ) from None
+    if sort is None:
+        sort = "relevance" if search else "published_at"
+    elif sort == "relevance" and search is None:
+        raise Unprocessable(
+            "the request is invalid",
+            [{"field": "sort", "in": "query", "message": "sort=relevance ranks a search: give q as well"}],
+        )
     body = queries.list_posts(
         sort=sort,
         fields=queries.parse_fields(fields, sort),
         limit=limit,
         cursor=cursor,
         author=str(author) if author else None,
-        tag=tag.strip().lower() if tag else None,
-        pattern=like_pattern(q) if q else None,
+        tag=fold(tag) if tag else None,
+        search=search,
         after=as_utc(published_after),
         before=as_utc(published_before),
     )
@@ -128,13 +161,18 @@ def popular_posts(
 @app.get(
     "/posts/by-slug/<slug>",
     summary="Get a published post by its slug",
+    description=(
+        "The slug may be sent percent-encoded (`/posts/by-slug/%E3%83%87...`) or as Unicode; the answer's "
+        "Content-Location gives the canonical, percent-encoded path."
+    ),
     tags=TAGS,
     operation_id="getPostBySlug",
     responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
 )
 def get_post_by_slug(slug: str):
-    body, version = queries.get_published_by_slug(slug)
-    return _with_etag(body, version)
+    body, version, stored = queries.get_published_by_slug(slug)
+    # The canonical, percent-encoded URL, whichever form was asked for.
+    return _with_etag(body, version, headers={"Content-Location": slug_path(stored)})
 
 
 @app.post(
@@ -170,8 +208,8 @@ def viewer_key(post_id: str, source_ip: str | None, user_agent: str | None) -> b
     summary="Create a post",
     description=(
         "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header: a retry by the same author "
-        "returns the existing post with 200. The same Idempotency-Key with a different body answers 422 "
-        "`idempotency_key_reused`."
+        "returns the existing post with 200. The same Idempotency-Key or `post_id` with a different body "
+        "answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     operation_id="createPost",
@@ -183,9 +221,12 @@ def viewer_key(post_id: str, source_ip: str | None, user_agent: str | None) -> b
 )
 def create_post(body: PostCreate):
     who = require_identity(app)
-    key = idempotency_key(app)
-    created = queries.create_post(who, body, key, request_fingerprint(app) if key is not None else None)
-    return _with_etag(created.body, created.version, created.status, {"Location": f"/posts/{created.post_id}"})
+    created = queries.create_post(who, body, idempotency_key(app), request_fingerprint(app))
+    headers = {"Location": f"/posts/{created.post_id}"}
+    if created.published_slug:
+        # Its public address; non-ASCII slugs are percent-encoded (headers are ASCII).
+        headers["Link"] = "<" + slug_path(created.published_slug) + '>; rel="canonical"'
+    return _with_etag(created.body, created.version, created.status, headers)
 
 
 @app.get(

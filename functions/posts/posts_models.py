@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.http import DOCS_ONLY, AuthorSummary
+from shared.text import fold, visible
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -27,7 +29,16 @@ MAX_METADATA_DEPTH = 32
 MAX_URL_LENGTH = 2048
 MAX_SLUG_LENGTH = 200
 SLUG_BASE_LENGTH = 80
-SLUG_RE = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# A derived slug's percent-encoded form stays within 200 bytes, WordPress's
+# limit for its post_name (sanitize_title_with_dashes -> utf8_uri_encode(..., 200)):
+# about 22 CJK characters, 80 ASCII ones.
+SLUG_BASE_URL_BYTES = 200
+# Letters, marks and digits of any script, lowercase, in runs joined by single
+# hyphens: the complement of ASCII punctuation, capitals, spaces and controls
+# (the canonical form is checked by `canonical_slug`).
+_SLUG_CHAR = r"[^\s!-,./:-@A-Z\[-^_`{-~\x00-\x1f\x7f]"
+SLUG_RE = "^" + _SLUG_CHAR + "+(?:-" + _SLUG_CHAR + "+)*$"
+MAX_SEARCH_TERMS = 10
 
 
 def _no_nul(value: str) -> str:
@@ -37,10 +48,33 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_no_nul)]
-Content = Annotated[str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(_no_nul),
+    AfterValidator(visible),
+]
+Content = Annotated[
+    str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul), AfterValidator(visible)
+]
 Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_no_nul)]
-Slug = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE)]
+
+
+def canonical_slug(value: str) -> str:
+    """A chosen slug must already be in the form slugify gives (lowercase, NFKC)."""
+    if slugify(value, limit=False) != value:
+        raise ValueError(
+            "a slug is lowercase letters and digits of any script joined by single hyphens, "
+            "e.g. 'postgresqlのインデックス設計' or 'keyset-pagination'"
+        )
+    return value
+
+
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE),
+    AfterValidator(canonical_slug),
+]
 EditableStatus = Literal["draft", "published"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -48,14 +82,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # -- validators shared by create and patch ---------------------------------------------
 def normalize_tags(value: list[str] | None) -> list[str] | None:
-    """Lowercased, trimmed, deduplicated in order; at most 10 of 1-30 characters."""
+    """Folded (NFKC, trimmed, lowercased: shared.text.fold), deduplicated in order; at most 10
+    of 1-30 characters. `?tag=` is folded the same way, so full-width letters find their ASCII tag."""
     if value is None:
         return None
     if len(value) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags")
     out: list[str] = []
     for raw in value:
-        tag = raw.strip().lower()
+        tag = fold(raw)
         if not 1 <= len(tag) <= MAX_TAG_LENGTH:
             raise ValueError(f"each tag has 1 to {MAX_TAG_LENGTH} characters")
         if _CONTROL.search(tag):
@@ -69,7 +104,11 @@ def check_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return None
     _check_tree(value)
-    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+    # UTF-8 bytes as sent and stored, not \u-escaped: "あ" counts 3 bytes, not 6.
+    if (
+        len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        > MAX_METADATA_BYTES
+    ):
         raise ValueError(f"metadata is limited to {MAX_METADATA_BYTES // 1024} KB of JSON")
     return value
 
@@ -243,16 +282,91 @@ class ViewCount(BaseModel):
 
 
 # -- helpers ----------------------------------------------------------------------------
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+def _slug_char(ch: str) -> bool:
+    # Letters (L*), marks (M*: the vowel signs of Indic scripts, combining
+    # accents NFKC could not compose) and digits (N*) of any script.
+    return unicodedata.category(ch)[0] in "LMN"
 
 
-def slugify(title: str) -> str:
-    """Lowercase ASCII words joined by '-', at most 80 characters; '' if none remain."""
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    slug = _NON_ALNUM.sub("-", ascii_text).strip("-")
-    if len(slug) > SLUG_BASE_LENGTH:
-        slug = slug[:SLUG_BASE_LENGTH].rsplit("-", 1)[0] if "-" in slug[:SLUG_BASE_LENGTH] else slug[:SLUG_BASE_LENGTH]
+def slugify(title: str, limit: bool = True) -> str:
+    """The title's letters and digits in any script, NFKC-normalised and lowercased,
+    runs joined by '-'; '' if none remain. With `limit`, at most 80 characters and
+    200 bytes percent-encoded, cut at a hyphen when there is one."""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", title).lower())
+    slug = "-".join(run for run in re.split(r"-+", "".join(c if _slug_char(c) else "-" for c in text)) if run)
+    if limit:
+        slug = _shorten(slug)
     return slug
+
+
+def _shorten(slug: str) -> str:
+    cut = 0
+    size = 0
+    for i, ch in enumerate(slug):
+        size += len(quote(ch, safe=""))
+        if i >= SLUG_BASE_LENGTH or size > SLUG_BASE_URL_BYTES:
+            break
+        cut = i + 1
+    if cut == len(slug):
+        return slug
+    head = slug[:cut]
+    if slug[cut] != "-" and "-" in head:
+        head = head.rsplit("-", 1)[0]
+    return head.strip("-")
+
+
+def slug_path(slug: str) -> str:
+    """The public URL path of a post's slug, percent-encoded (RFC 3986) as a
+    Location or Link header needs it: headers carry ASCII only."""
+    return "/posts/by-slug/" + quote(slug, safe="")
+
+
+def slug_candidates(raw: str) -> list[str]:
+    """The stored slugs a requested one may mean: as given, percent-decoded, and in
+    the canonical form (NFKC, lowercase), so both encoded and decoded URLs work.
+    Empty when the percent-encoding is not UTF-8 (no post can have that slug)."""
+    try:
+        decoded = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        return []
+    out = []
+    for form in (raw, decoded, slugify(decoded, limit=False)):
+        if form and len(form) <= 255 and form not in out:
+            out.append(form)
+    return out
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """A search as the statements take it. `q`: the terms, NFKC-normalised, separated
+    by one space (for the grams). Patterns `%term%` (wildcards escaped) for the
+    recheck: terms without case (Japanese, Chinese, digits) in `like`, matched
+    byte for byte, which costs a fraction of ILIKE's lowercasing of every row's
+    text; the others in `ilike`."""
+
+    q: str
+    like: list[str]
+    ilike: list[str]
+
+
+def search_terms(q: str) -> SearchTerms:
+    """Terms of a search: NFKC-normalised (full-width Latin and half-width katakana
+    match their usual forms), split on whitespace, every term required.
+    ValueError when no term remains or there are too many."""
+    terms: list[str] = []
+    for term in unicodedata.normalize("NFKC", q).split():
+        if term not in terms:
+            terms.append(term)
+    if not terms:
+        raise ValueError("q must contain something other than spaces")
+    if len(terms) > MAX_SEARCH_TERMS:
+        raise ValueError(f"at most {MAX_SEARCH_TERMS} words")
+    caseless = [t for t in terms if t.lower() == t.upper()]
+    return SearchTerms(
+        " ".join(terms),
+        [like_pattern(t) for t in caseless],
+        [like_pattern(t) for t in terms if t not in caseless],
+    )
 
 
 def etag(version: int) -> str:
@@ -262,12 +376,13 @@ def etag(version: int) -> str:
 
 def parse_if_match(header: str | None) -> list[int] | None:
     """The versions an If-Match header accepts: None for no header or `*` (any),
-    [] when no tag can be one of ours (a stale or foreign ETag: 412)."""
+    [] when no tag can be one of ours (a stale or foreign ETag: 412). If-Match compares strongly
+    (RFC 9110 §13.1.1), so a weak tag (`W/"3"`) never matches."""
     if header is None:
         return None
     versions: list[int] = []
     for token in header.split(","):
-        tag = token.strip().removeprefix("W/")
+        tag = token.strip()
         if tag == "*":
             return None
         digits = tag[1:-1]

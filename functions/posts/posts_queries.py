@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from posts_models import PostCreate, slugify
+from posts_models import PostCreate, SearchTerms, slug_candidates, slugify
 
 from shared.db import get_database
 from shared.errors import (
@@ -65,8 +65,25 @@ POST_JSON = (
 # Seed 004's popularity score.
 SCORE = "(p.view_count * 0.1 + p.like_count * 2 + p.comment_count * 3)"
 
-# The text q searches: exactly the expression of idx_posts_search_trgm.
-SEARCH_TEXT = "(p.title || E'\\n' || coalesce(p.excerpt, ''))"
+# Search (sql/migrations/0010): the grams of the indexed expressions narrow the
+# candidates through GIN; ILIKE on the real text confirms every term. Each
+# expression is spelled exactly as its index is, or the planner cannot use it.
+TITLE_TEXT = "p.title"
+
+
+# The recheck, appended to a text expression: caseless terms byte for byte, the
+# others case-insensitively (posts_models.SearchTerms). An empty array is true.
+def _recheck(text: str) -> str:
+    return "(" + text + " LIKE ALL (CAST(:like AS text[])) AND " + text + " ILIKE ALL (CAST(:ilike AS text[])))"
+
+
+DOCUMENT_TEXT = "(p.title || E'\\n' || coalesce(p.excerpt, '') || E'\\n' || p.content)"
+
+
+def _match(text: str) -> str:
+    """Every term of :q in `text`: the index condition, then the exact recheck."""
+    return "(search_grams(" + text + ") @> search_query_grams(CAST(:q AS text)) AND " + _recheck(text) + ")"
+
 
 # -- single posts -----------------------------------------------------------------------
 # Published posts to any signed-in caller; drafts and archived posts only to
@@ -86,9 +103,10 @@ GET_OWN_POST = (
 )
 
 GET_PUBLISHED_BY_SLUG = (
-    "SELECT " + POST_JSON + " AS body, p.version "
+    "SELECT " + POST_JSON + " AS body, p.version, p.slug "
     "FROM posts p JOIN users u ON u.user_id = p.user_id "
-    "WHERE p.slug = CAST(:slug AS text) AND p.status = 'published'"
+    "WHERE p.slug = ANY (CAST(:slugs AS text[])) AND p.status = 'published' "
+    "ORDER BY array_position(CAST(:slugs AS text[]), CAST(p.slug AS text)) LIMIT 1"
 )
 
 # -- writes ---------------------------------------------------------------------------
@@ -124,6 +142,7 @@ SELECT EXISTS (SELECT 1 FROM author) AS registered,
     + POST_JSON
     + """ FROM ins p CROSS JOIN author u) AS created,
        (SELECT p.version FROM ins p) AS created_version,
+       (SELECT p.slug FROM ins p WHERE p.status = 'published') AS created_published_slug,
        (SELECT e.user_id::text FROM existing e) AS existing_author,
        (SELECT """
     + POST_JSON
@@ -303,7 +322,7 @@ READ_POST = (
 # -- lists -----------------------------------------------------------------------------
 # Optional filters are `:x IS NULL OR ...`: unnamed statements are planned with
 # their parameter values, so an absent filter folds away and a present one can
-# use its index (author feed, GIN on tags, trigram on title/excerpt).
+# use its index (author feed, GIN on tags, n-gram GIN on title, excerpt and content).
 _LIST_SQL = """
 SELECT {item} AS item, p.published_at, p.post_id, p.score
 FROM (
@@ -313,7 +332,7 @@ FROM (
     WHERE p.status = 'published'
       AND (CAST(:author AS uuid) IS NULL OR p.user_id = CAST(:author AS uuid))
       AND (CAST(:tag AS text) IS NULL OR p.tags @> ARRAY[CAST(:tag AS text)])
-      AND (CAST(:pattern AS text) IS NULL OR {search} ILIKE CAST(:pattern AS text))
+      AND (CAST(:q AS text) IS NULL OR {search})
       AND (CAST(:after AS timestamptz) IS NULL OR p.published_at >= CAST(:after AS timestamptz))
       AND (CAST(:before AS timestamptz) IS NULL OR p.published_at < CAST(:before AS timestamptz))
       {keyset}
@@ -380,10 +399,134 @@ def list_sql(sort: str, fields: frozenset[str], with_cursor: bool) -> str:
     return _LIST_SQL.format(
         item=item,
         score=SCORE,
-        search=SEARCH_TEXT,
+        search=_match(DOCUMENT_TEXT),
         keyset=s.keyset if with_cursor else "",
         inner_order=s.inner_order,
         outer_order=s.outer_order,
+    )
+
+
+# -- search ranked by relevance ------------------------------------------------------------
+# Relevance is a tier: 1 = every term in the title, 2 = every term somewhere in
+# title, excerpt and content (not all in the title). Within a tier, newest first.
+# The keyset is (tier, published_at, post_id).
+#
+# Each tier is answered one of three ways, decided per request inside the one
+# statement. A probe reads the newest posts after the cursor through the feed
+# index (a fixed window) and rechecks them: when the window holds more than a
+# page of matches, those are exactly the first ones in the tier's order (every
+# match outside the window is older). A small window serves common words; a
+# larger one, run only when the small one fell short, serves words in a few
+# percent of the posts. Otherwise the GIN index finds all of the tier's matches
+# and a top-N sort picks the page (rare words: few rows to fetch). One-time
+# filters on the probes' counts make PostgreSQL run only what it needs; a tier
+# runs only while the earlier tiers left the page short.
+# Measured: BENCHMARKS.md, "Search" (bench/search.py).
+TITLE_PROBE_ROWS = (1000,)
+DOCUMENT_PROBE_ROWS = (300, 3000)
+
+_SEARCH_FILTERS = """
+      AND (CAST(:author AS uuid) IS NULL OR p.user_id = CAST(:author AS uuid))
+      AND (CAST(:tag AS text) IS NULL OR p.tags @> ARRAY[CAST(:tag AS text)])
+      AND (CAST(:after AS timestamptz) IS NULL OR p.published_at >= CAST(:after AS timestamptz))
+      AND (CAST(:before AS timestamptz) IS NULL OR p.published_at < CAST(:before AS timestamptz))"""
+
+_SEARCH_COLUMNS = (
+    "p.post_id, p.user_id, p.title, p.slug, p.excerpt, p.featured_image_url, p.tags, p.metadata, "
+    "p.view_count, p.like_count, p.comment_count, p.published_at, p.updated_at, " + SCORE + " AS score"
+)
+
+
+_PROBE_SQL = """
+t{n}_probe{k} AS MATERIALIZED (
+    SELECT {columns} FROM (
+        SELECT p.* FROM posts p
+        WHERE p.status = 'published' {filters} {keyset} {gate}
+        ORDER BY p.published_at DESC, p.post_id DESC
+        LIMIT {probe_rows}
+    ) p
+    WHERE {recheck} {exclude}
+    ORDER BY p.published_at DESC, p.post_id DESC
+    LIMIT CAST(:limit AS int) + 1
+)"""
+
+_INDEX_SQL = """
+    (SELECT {columns} FROM posts p
+     WHERE p.status = 'published' {filters} {keyset} {gate} AND {match} {exclude}
+     ORDER BY p.published_at DESC, p.post_id DESC
+     LIMIT CAST(:limit AS int) + 1)"""
+
+
+@dataclass(frozen=True)
+class SearchSort:
+    kind: str
+    tiers: tuple[tuple[str, tuple[int, ...]], ...]  # (searched text, probe windows), best tier first
+
+
+SEARCH_SORTS: dict[str, SearchSort] = {
+    "relevance": SearchSort(
+        "posts:search:relevance", ((TITLE_TEXT, TITLE_PROBE_ROWS), (DOCUMENT_TEXT, DOCUMENT_PROBE_ROWS))
+    ),
+    "published_at": SearchSort("posts:search:published_at", ((DOCUMENT_TEXT, DOCUMENT_PROBE_ROWS),)),
+}
+SEARCH_KEY = ("tier", "published_at", "post_id")
+
+
+def _tier_sql(n: int, tiers: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
+    text, windows = tiers[n - 1]
+    # Tiers before the cursor's are done; the cursor's own continues after its
+    # key; later tiers start from their top.
+    tier = "CAST(:c_tier AS int)"
+    keyset = (
+        "AND ("
+        + tier
+        + " IS NULL OR "
+        + tier
+        + " < "
+        + str(n)
+        + " OR ("
+        + tier
+        + " = "
+        + str(n)
+        + " AND (p.published_at, p.post_id) < (CAST(:c_ts AS timestamptz), CAST(:c_id AS uuid))))"
+    )
+    # A tier runs only while the earlier ones left the page short.
+    earlier = " + ".join("(SELECT count(*) FROM t" + str(i) + ")" for i in range(1, n))
+    gate = "AND (" + earlier + ") <= CAST(:limit AS int)" if earlier else ""
+    # A match of an earlier tier belongs to that tier only.
+    exclude = "".join("AND NOT " + _recheck(t) + " " for t, _ in tiers[: n - 1])
+    parts = dict(columns=_SEARCH_COLUMNS, filters=_SEARCH_FILTERS, keyset=keyset, exclude=exclude)
+    probes = ["t" + str(n) + "_probe" + str(k) for k in range(1, len(windows) + 1)]
+
+    def short(names: list[str]) -> str:  # every named probe found at most a page
+        return "".join(" AND (SELECT count(*) FROM " + p + ") <= CAST(:limit AS int)" for p in names)
+
+    ctes = [
+        _PROBE_SQL.format(
+            n=n, k=k, probe_rows=rows, recheck=_recheck(text), gate=gate + short(probes[: k - 1]), **parts
+        )
+        for k, rows in enumerate(windows, 1)
+    ]
+    answers = [
+        "    SELECT * FROM " + p + " WHERE (SELECT count(*) FROM " + p + ") > CAST(:limit AS int)" for p in probes
+    ]
+    answers.append(_INDEX_SQL.format(gate=gate + short(probes), match=_match(text), **parts))
+    return ",".join(ctes) + ",\nt" + str(n) + " AS MATERIALIZED (\n" + "\n    UNION ALL\n".join(answers) + "\n)"
+
+
+@lru_cache(maxsize=64)
+def search_sql(sort: str, fields: frozenset[str]) -> str:
+    """The ranked search statement for an allow-listed sort and field set (fixed fragments only)."""
+    tiers = SEARCH_SORTS[sort].tiers
+    ctes = [_tier_sql(n, tiers) for n in range(1, len(tiers) + 1)]
+    item = "json_build_object(" + ", ".join(sql for name, sql in LIST_FIELDS.items() if name in fields) + ")"
+    union = " UNION ALL ".join(
+        "SELECT " + str(n) + " AS tier, t" + str(n) + ".* FROM t" + str(n) for n in range(1, len(tiers) + 1)
+    )
+    return (
+        "WITH" + ",".join(ctes) + "\nSELECT " + item + " AS item, p.tier, p.published_at, p.post_id, p.score\n"
+        "FROM (" + union + ") p\nLEFT JOIN users u ON u.user_id = p.user_id\n"
+        "ORDER BY p.tier, p.published_at DESC, p.post_id DESC\nLIMIT CAST(:limit AS int) + 1"
     )
 
 
@@ -425,6 +568,20 @@ def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
     return first, post_id
 
 
+def _search_cursor(kind: str, cursor: str) -> tuple[int, datetime, str]:
+    tier, ts, post_id = decode_cursor(kind, cursor, 3)
+    try:
+        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= 2 or not isinstance(ts, datetime):
+            raise ValueError
+        return tier, ts, str(uuid.UUID(str(post_id)))
+    except (ValueError, TypeError):
+        raise BadRequest(
+            "the cursor is invalid or belongs to another list; start again without it",
+            [{"field": "cursor", "message": "invalid cursor"}],
+            code="invalid_cursor",
+        ) from None
+
+
 def list_posts(
     *,
     sort: str,
@@ -433,24 +590,35 @@ def list_posts(
     cursor: str | None,
     author: str | None,
     tag: str | None,
-    pattern: str | None,
+    search: SearchTerms | None,
     after: datetime | None,
     before: datetime | None,
 ) -> str:
-    """One page of published posts as the response JSON text."""
-    s = SORTS[sort]
+    """One page of published posts as the response JSON text. With a search and
+    sort `relevance` or `published_at`, the ranked search statement answers."""
     params: dict[str, Any] = {
         "author": author,
         "tag": tag,
-        "pattern": pattern,
+        "q": search.q if search else None,
+        "like": search.like if search else None,
+        "ilike": search.ilike if search else None,
         "after": after,
         "before": before,
         "limit": limit,
     }
-    if cursor is not None:
-        params["c_1"], params["c_2"] = _cursor_values(s, cursor)
-    rows = get_database().all(list_sql(sort, fields, cursor is not None), **params)
-    items, next_cursor = page(rows, limit, s.kind, s.key)
+    if search is not None and sort in SEARCH_SORTS:
+        kind = SEARCH_SORTS[sort].kind
+        params["c_tier"] = params["c_ts"] = params["c_id"] = None
+        if cursor is not None:
+            params["c_tier"], params["c_ts"], params["c_id"] = _search_cursor(kind, cursor)
+        rows = get_database().all(search_sql(sort, fields), **params)
+        items, next_cursor = page(rows, limit, kind, SEARCH_KEY)
+    else:
+        s = SORTS[sort]
+        if cursor is not None:
+            params["c_1"], params["c_2"] = _cursor_values(s, cursor)
+        rows = get_database().all(list_sql(sort, fields, cursor is not None), **params)
+        items, next_cursor = page(rows, limit, s.kind, s.key)
     tail = '"' + next_cursor + '"' if next_cursor else "null"
     return '{"items":[' + ",".join(r["item"] for r in items) + '],"next_cursor":' + tail + "}"
 
@@ -510,11 +678,13 @@ def get_own_post(post_id: str, who: Identity) -> tuple[str, int]:
     return row["body"], row["version"]
 
 
-def get_published_by_slug(slug: str) -> tuple[str, int]:
-    row = get_database().one(GET_PUBLISHED_BY_SLUG, slug=slug) if len(slug) <= 255 else None
+def get_published_by_slug(slug: str) -> tuple[str, int, str]:
+    """A published post by its slug as requested: percent-encoded or not (slug_candidates)."""
+    slugs = slug_candidates(slug)
+    row = get_database().one(GET_PUBLISHED_BY_SLUG, slugs=slugs) if slugs else None
     if row is None:
         raise NotFound("post not found")
-    return row["body"], row["version"]
+    return row["body"], row["version"], row["slug"]
 
 
 # -- writes ----------------------------------------------------------------------------
@@ -527,6 +697,7 @@ class Created:
     post_id: str
     body: str
     version: int
+    published_slug: str | None = None  # the slug of a post created published
 
 
 def post_id_for(data: PostCreate, who: Identity, idempotency_key: str | None) -> str:
@@ -546,17 +717,17 @@ def _slug_taken(exc: Conflict) -> bool:
 def create_post(
     who: Identity, data: PostCreate, idempotency_key: str | None, fingerprint: str | None = None
 ) -> Created:
-    """Create, or replay an earlier create of the same post_id. With an Idempotency-Key,
-    `fingerprint` (shared.http.request_fingerprint) is stored with the post, and a retry whose
-    fingerprint differs is refused with 422 idempotency_key_reused instead of replayed."""
+    """Create, or replay an earlier create of the same post_id. `fingerprint`
+    (shared.http.request_fingerprint) is stored with the post, and a retry whose fingerprint
+    differs, under the same Idempotency-Key or client-chosen post_id, is refused with 422
+    idempotency_key_reused instead of replayed."""
     post_id = post_id_for(data, who, idempotency_key)
-    fingerprint = fingerprint if idempotency_key is not None else None
     base = data.slug or slugify(data.title)
     if data.slug:
         slug, alt = data.slug, None  # the client chose it: a collision is a 409
     elif base:
         slug, alt = base, f"{base}-{secrets.token_hex(3)}"
-    else:  # nothing ASCII in the title (e.g. Japanese): a neutral unique slug
+    else:  # no letter or digit in the title (only symbols or emoji): a neutral unique slug
         base = "post"
         slug = alt = f"post-{secrets.token_hex(4)}"
     params: dict[str, Any] = {
@@ -590,7 +761,7 @@ def create_post(
     if not row["registered"]:
         raise Forbidden("register first: your account has no active user profile", code="not_registered")
     if row["created"] is not None:
-        return Created(201, post_id, row["created"], row["created_version"])
+        return Created(201, post_id, row["created"], row["created_version"], row["created_published_slug"])
     owner = row["existing_author"]
     if owner is None:
         # The same post_id was inserted concurrently, after this statement's snapshot.
@@ -611,7 +782,7 @@ def create_post(
         )
     stored = row["existing_fingerprint"]
     if fingerprint is not None and stored is not None and stored != fingerprint:
-        raise key_reused()
+        raise key_reused() if data.post_id is None else key_reused("post_id", "body")
     return Created(200, post_id, row["existing"], row["existing_version"])
 
 

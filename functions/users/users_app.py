@@ -10,7 +10,6 @@ authorizer's claims; on public routes there is none.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,9 +26,10 @@ from users_models import (
     UserList,
     UserProfileView,
     UserRecord,
+    UserSearch,
     UserStatistics,
     UserUpdate,
-    search_pattern,
+    search_query,
 )
 
 from shared.db import get_database
@@ -66,22 +66,10 @@ ADMIN_ONLY_FIELDS = frozenset({"is_verified", "is_active"})
 # Cognito waits 5 s for a trigger and fails the sign-in after that; the
 # last_login_at update gets this long, then sign-in proceeds without it.
 LOGIN_UPDATE_BUDGET_SECONDS = 2.0
-# pg_trgm makes trigrams of letters and digits only: a term without three of
-# them in a row ("%%%", "- -") gives the index nothing to look up, and the
-# search reads every active user (4.3 s at a million users, measured).
-_SEARCHABLE = re.compile(r"[^\W_]{3}")
-
 app = create_app()
 
 
 # -- work -----------------------------------------------------------------------------
-def search_term(q: str | None) -> str | None:
-    """The ILIKE pattern for `q`, or ValueError if no index could serve it."""
-    if q is not None and not _SEARCHABLE.search(q):
-        raise ValueError("q must contain at least 3 consecutive letters or digits")
-    return search_pattern(q)
-
-
 def _keyset(kind: str, cursor: str | None) -> tuple[Any, str | None]:
     """(timestamp, uuid) of a keyset cursor, or (None, None) for the first page."""
     if cursor is None:
@@ -152,9 +140,17 @@ def register_user(who: Identity, body: UserCreate) -> tuple[str, int]:
     return row["body"], 201  # type: ignore[index]
 
 
-def list_users(verified: bool | None, pattern: str | None, limit: int, cursor: str | None) -> str:
+def list_users(verified: bool | None, search: UserSearch | None, limit: int, cursor: str | None) -> str:
     c_ts, c_id = _keyset(USERS_CURSOR, cursor)
-    rows = get_database().all(sql.LIST_USERS, verified=verified, pattern=pattern, c_ts=c_ts, c_id=c_id, limit=limit + 1)
+    rows = get_database().all(
+        sql.LIST_USERS,
+        verified=verified,
+        name=search.name if search else None,
+        username_prefix=search.username_prefix if search else None,
+        c_ts=c_ts,
+        c_id=c_id,
+        limit=limit + 1,
+    )
     return _page_json(rows, limit, USERS_CURSOR)
 
 
@@ -312,16 +308,25 @@ def post_user(body: UserCreate):
     responses={**_ok(UserList, "a page of users"), **_errors(400, 422)},
 )
 def get_users(
-    q: Annotated[str | None, Query(max_length=100, description="search in username, first and last name")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description=(
+                "Names as people type them, in any script: family name, given name or both, with or without a "
+                "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."
+            ),
+        ),
+    ] = None,
     verified: Annotated[bool | None, Query(description="true: verified users only; false: unverified only")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
 ):
     try:
-        pattern = search_term(q)
+        search = search_query(q)
     except ValueError as exc:
         raise Unprocessable("the request is invalid", [{"field": "q", "in": "query", "message": str(exc)}]) from None
-    return json_response(list_users(verified, pattern, limit, cursor))
+    return json_response(list_users(verified, search, limit, cursor))
 
 
 @app.get(

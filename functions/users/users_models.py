@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from shared.http import DOCS_ONLY
+from shared.text import visible
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -31,7 +34,6 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_OBJECT_KEYS = 20
 MAX_OBJECT_BYTES = 4096
 OLDEST_BIRTH_YEAR = 1900
-MIN_SEARCH_LENGTH = 3
 
 
 # -- field rules -------------------------------------------------------------------
@@ -118,7 +120,7 @@ Username = Annotated[
     ),
 ]
 Email = Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_email)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line)]
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line), AfterValidator(visible)]
 Phone = Annotated[str, Field(min_length=6, max_length=20), AfterValidator(_phone)]
 HttpUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_single_line), AfterValidator(_http_url)]
 BirthDate = Annotated[date, AfterValidator(_birth_date)]
@@ -131,20 +133,31 @@ SocialLinks = Annotated[
 Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
 
 
-def search_pattern(q: str | None) -> str | None:
-    """The ILIKE pattern for `q`: its `%`, `_` and `\\` match literally.
+@dataclass(frozen=True)
+class UserSearch:
+    """GET /users?q= as the statement takes it.
 
-    At least 3 characters: the trigram index narrows nothing for shorter input
-    (a 2-character search scanned all 950k active users: ~1 s).
+    `name`: q NFKC-normalised with every space removed, found in the family and
+    given names joined in either order ("田中太郎", "太郎田中"), so a family name,
+    a given name or both, with or without a space, all match. `username_prefix`:
+    the same text as a LIKE prefix of the lowercased username (wildcards escaped).
     """
+
+    name: str
+    username_prefix: str
+
+
+def search_query(q: str | None) -> UserSearch | None:
+    """The search for `q`, or ValueError when it holds nothing to look for.
+    Any length and script: one or two characters are common names in Japanese."""
     if q is None:
         return None
-    term = q.strip()
-    if len(term) < MIN_SEARCH_LENGTH:
-        raise ValueError(f"search for at least {MIN_SEARCH_LENGTH} characters")
-    _single_line(term)
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "%" + escaped + "%"
+    _single_line(q)
+    name = "".join(unicodedata.normalize("NFKC", q).split())
+    if not name:
+        raise ValueError("q must contain something other than spaces")
+    escaped = name.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return UserSearch(name, escaped + "%")
 
 
 # -- request bodies ----------------------------------------------------------------

@@ -51,9 +51,16 @@ _PROFILE_PRIVATE_FIELDS = (
     'preferences', pr.preferences"""
 )
 
-# The expression indexed by idx_users_search_trgm (sql/migrations/0003): the
-# planner uses the index only when the query spells it exactly the same way.
-SEARCH_TEXT = "(u.username || ' ' || coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, ''))"
+# Search (sql/migrations/0010): a username by prefix (idx_users_username_prefix),
+# or a name through the grams of users_name_key (idx_users_name_grams), rechecked
+# with strpos on the same key. The expressions are spelled exactly as indexed, or
+# the planner cannot use the indexes; the two arms become a BitmapOr.
+_NAME_KEY = "users_name_key(u.first_name, u.last_name)"
+SEARCH_MATCH = (
+    "(lower(u.username) LIKE CAST(:username_prefix AS text)"
+    " OR (search_grams(" + _NAME_KEY + ") @> search_query_grams(CAST(:name AS text))"
+    " AND strpos(" + _NAME_KEY + ", lower(CAST(:name AS text))) > 0))"
+)
 
 # -- users ----------------------------------------------------------------------------
 REGISTER_USER = (
@@ -77,7 +84,7 @@ WHERE u.user_id = :user_id AND u.is_active
 )
 
 # Active users, newest first; keyset on (created_at, user_id) DESC
-# (idx_users_active_created), or the trigram index when `q` is given.
+# (idx_users_active_created), or the search indexes when `q` is given.
 LIST_USERS = (
     """
 SELECT json_build_object("""
@@ -90,9 +97,9 @@ SELECT json_build_object("""
 FROM users u
 WHERE u.is_active
   AND (CAST(:verified AS boolean) IS NULL OR u.is_verified = :verified)
-  AND (CAST(:pattern AS text) IS NULL OR """
-    + SEARCH_TEXT
-    + """ ILIKE :pattern)
+  AND (CAST(:name AS text) IS NULL OR """
+    + SEARCH_MATCH
+    + """)
   AND (CAST(:c_ts AS timestamptz) IS NULL OR (u.created_at, u.user_id) < (:c_ts, CAST(:c_id AS uuid)))
 ORDER BY u.created_at DESC, u.user_id DESC
 LIMIT :limit

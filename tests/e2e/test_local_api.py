@@ -284,7 +284,7 @@ def test_cors_exposes_what_the_api_sends(dev: DevServer) -> None:
     reply = dev.request("GET", "/posts?limit=1", headers={"Origin": "http://localhost:5173"})
     assert reply.status == 200
     exposed = set(reply.headers["access-control-expose-headers"].split(","))
-    assert exposed == {"etag", "location"}
+    assert exposed == {"etag", "location", "content-location"}
     assert "etag" in reply.headers
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posts_queries as q
 import pytest
 from pg8000.exceptions import DatabaseError
-from posts_models import like_pattern
+from posts_models import search_terms
 
 from tests.support.factories import make_post, make_user
 
@@ -26,13 +26,14 @@ def test_index_set(db, owner_conn):
     assert {
         "idx_posts_published_feed",
         "idx_posts_author_feed",
-        "idx_posts_search_trgm",
+        "idx_posts_title_grams",  # 0010 replaced 0004's idx_posts_search_trgm
+        "idx_posts_document_grams",
         "post_likes_pkey",
         "idx_post_likes_user_created",
         "posts_slug_key",
         "idx_posts_user_status_published",
     } <= names
-    assert not names & {"idx_posts_slug", "idx_posts_user_id", "idx_posts_status"}
+    assert not names & {"idx_posts_slug", "idx_posts_user_id", "idx_posts_status", "idx_posts_search_trgm"}
 
 
 def test_invariants(db, owner_conn):
@@ -95,7 +96,19 @@ def plan(conn, sql: str, **params) -> str:
     return "\n".join(r[0] for r in conn.run("EXPLAIN " + sql, **params))
 
 
-LIST_DEFAULTS = {"author": None, "tag": None, "pattern": None, "after": None, "before": None, "limit": 20}
+LIST_DEFAULTS = {
+    "author": None,
+    "tag": None,
+    "q": None,
+    "like": None,
+    "ilike": None,
+    "after": None,
+    "before": None,
+    "limit": 20,
+}
+
+
+NO_CURSOR = {"c_tier": None, "c_ts": None, "c_id": None}
 
 
 def test_plans_on_100k_generated_posts(db, owner_conn):
@@ -126,7 +139,12 @@ def test_plans_on_100k_generated_posts(db, owner_conn):
 
     # Filters use their indexes
     assert "idx_posts_author_feed" in plan(c, feed, **dict(LIST_DEFAULTS, author=author))
-    assert "idx_posts_search_trgm" in plan(c, feed, **dict(LIST_DEFAULTS, pattern=like_pattern("needle")))
+    needle = search_terms("needle")
+    search = {"q": needle.q, "like": needle.like, "ilike": needle.ilike}
+    assert "idx_posts_document_grams" in plan(c, feed, **dict(LIST_DEFAULTS, **search))
+    ranked = plan(c, q.search_sql("relevance", q.DEFAULT_LIST_FIELDS), **dict(LIST_DEFAULTS, **search), **NO_CURSOR)
+    assert "idx_posts_title_grams" in ranked and "idx_posts_document_grams" in ranked
+    assert "Index Scan using idx_posts_published_feed" in ranked  # the probes
 
     # The popular window is a range of the feed index
     window = plan(c, q.POPULAR_POSTS, days=1, limit=10)
@@ -135,5 +153,5 @@ def test_plans_on_100k_generated_posts(db, owner_conn):
 
     # Single rows come from unique indexes
     assert "Index Scan using posts_pkey" in plan(c, q.GET_POST, post_id=pid, caller=author, is_admin=False)
-    assert "Index Scan using posts_slug_key" in plan(c, q.GET_PUBLISHED_BY_SLUG, slug="gen-42")
+    assert "Index Scan using posts_slug_key" in plan(c, q.GET_PUBLISHED_BY_SLUG, slugs=["gen-42"])
     assert "Seq Scan" not in plan(c, q.LIKE_POST, post_id=pid, user_id=author)

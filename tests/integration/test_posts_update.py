@@ -171,8 +171,11 @@ def test_if_match_current_etag_succeeds_stale_etag_is_412(people, owner_conn, po
     assert stale.status == 412
     assert stale.error_code == "precondition_failed"
     assert row(owner_conn, post) == before
-    # the new ETag works; several tags and weak ones are understood; * means any version
-    assert patch(post, {"title": "Third"}, people.author_claims, if_match=f'"77", W/{ok.headers["etag"]}').status == 200
+    # the new ETag works among several tags; a weak one never matches (strong comparison,
+    # RFC 9110 §13.1.1); * means any version
+    weak = patch(post, {"title": "Weak"}, people.author_claims, if_match=f"W/{ok.headers['etag']}")
+    assert weak.status == 412
+    assert patch(post, {"title": "Third"}, people.author_claims, if_match=f'"77", {ok.headers["etag"]}').status == 200
     assert patch(post, {"title": "Fourth"}, people.author_claims, if_match="*").status == 200
     assert patch(post, {"title": "Fifth"}, people.author_claims, if_match="garbage").status == 412
 

@@ -69,3 +69,19 @@ def test_a_trailing_slash_path_is_served_as_its_route(db, owner_conn):
     reply = call(handler, event)
     assert reply.status == 200, reply.body
     assert "items" in reply.body
+
+
+def test_a_base64_flagged_body_that_is_raw_text_is_400_not_a_crash(db, owner_conn):
+    """API Gateway sets isBase64Encoded for bodies it encoded; an event claiming it for raw
+    non-ASCII text (b64decode raises ValueError, not binascii.Error) is a clean 400, as
+    undecodable base64 already is."""
+    from posts_app import handler
+    from tests.support.factories import make_user
+
+    who = claims(str(make_user(owner_conn)["user_id"]))
+    event = http_event("POST", "/posts", body={"title": "base64 本文テスト", "content": "c"}, claims=who)
+    event["isBase64Encoded"] = True
+    reply = call(handler, event)
+    assert reply.status == 400, (reply.status, reply.body)
+    assert reply.body["error"]["code"] == "malformed_body"
+    assert owner_conn.run("SELECT count(*) FROM posts") == [[0]]

@@ -33,9 +33,10 @@ def test_indexes_added_and_dropped(database):
             "users_username_lower_key",
             "users_email_lower_key",
             "idx_users_active_created",
-            "idx_users_search_trgm",
+            "idx_users_name_grams",  # 0010 replaced 0003's idx_users_search_trgm
+            "idx_users_username_prefix",
         } <= users_idx
-        assert not {"idx_users_email", "idx_users_username", "idx_users_active"} & users_idx
+        assert not {"idx_users_email", "idx_users_username", "idx_users_active", "idx_users_search_trgm"} & users_idx
         assert "user_profiles_user_id_key" in index_names(conn, "user_profiles")
         assert "idx_posts_user_recent" in index_names(conn, "posts")
         nullable = row(
@@ -110,8 +111,10 @@ def test_users_queries_use_their_indexes(db, owner_conn):
         # each index can serve its query, so take that option away.
         c.run("SET LOCAL enable_seqscan = off")
         none = {"verified": None, "c_ts": None, "c_id": None, "limit": 21}
-        assert "idx_users_active_created" in plan(c, sql.LIST_USERS, pattern=None, **none)
-        assert "idx_users_search_trgm" in plan(c, sql.LIST_USERS, pattern="%last42%", **none)
+        assert "idx_users_active_created" in plan(c, sql.LIST_USERS, name=None, username_prefix=None, **none)
+        # A name through its grams, OR a username by prefix: a BitmapOr of the two (0010).
+        found = plan(c, sql.LIST_USERS, name="Last42", username_prefix="last42%", **none)
+        assert "idx_users_name_grams" in found and "idx_users_username_prefix" in found and "BitmapOr" in found
         assert "users_email_lower_key" in plan(c, sql.GET_USER_BY_EMAIL, email="U77@example.com")
         posts_plan = plan(c, sql.USER_POSTS, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
         assert "idx_posts_user_recent" in posts_plan

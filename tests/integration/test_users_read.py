@@ -121,8 +121,17 @@ def test_search_wildcards_in_input_are_literal(users, owner_conn):
     assert [u["username"] for u in send(users, "list", query={"q": "back\\slash"}).body["items"]] == ["slashy"]
 
 
-@pytest.mark.parametrize("q", ["ab", "  a ", "%%%", "___", "\\\\\\", "- -"])
-def test_search_terms_the_index_cannot_serve_are_422(users, q):
+@pytest.mark.parametrize("q", ["ab", "  a ", "%%%", "___", "\\\\\\", "- -", "田"])
+def test_short_and_symbol_only_searches_are_ordinary_queries(users, owner_conn, q):
+    # Any length is served by the n-gram index (sql/migrations/0010); symbols match literally.
+    make_user(owner_conn, username="kimi_joy", first_name="Kimi", last_name="Joy")
+    reply = send(users, "list", query={"q": q})
+    assert reply.status == 200
+    assert reply.body["items"] == []
+
+
+@pytest.mark.parametrize("q", ["", "   ", "\u3000"])
+def test_blank_searches_are_422(users, q):
     reply = send(users, "list", query={"q": q})
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["field"] == "q"

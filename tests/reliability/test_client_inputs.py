@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -350,3 +351,97 @@ def test_the_local_api_serves_trailing_slashes_and_answers_unroutable_methods_as
             assert reply.status == 404, (method, path, reply.status, reply.raw[:200])
             assert reply.headers["content-type"].startswith("application/json")
             assert reply.body == {"message": "Not Found"}
+
+
+# -- found by trying the API from outside ----------------------------------------------------
+def test_a_client_chosen_id_reused_with_another_body_is_422_on_posts_and_comments(local_api, owner, ids):
+    """A client-chosen `post_id`/`comment_id` names a record the way an Idempotency-Key does:
+    the same body replays (200), another body is refused and the first one stays."""
+    post_id = str(uuid.uuid4())
+    first = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"post_id": post_id, "title": "最初", "content": "a"}
+    )
+    assert first.status == 201
+    again = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"post_id": post_id, "title": "最初", "content": "a"}
+    )
+    assert again.status == 200 and again.body["title"] == "最初"
+    other = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"post_id": post_id, "title": "二番目", "content": "b"}
+    )
+    assert _fields(_error(other, 422, "idempotency_key_reused")) == ["post_id"]
+    assert owner.run("SELECT title FROM posts WHERE post_id = :p", p=post_id) == [["最初"]]
+
+    path = f"/posts/{ids['post_id']}/comments"
+    comment_id = str(uuid.uuid4())
+    first = local_api.request(
+        "POST", path, token=ids["token"], body={"comment_id": comment_id, "content": "最初のコメント"}
+    )
+    assert first.status == 201
+    again = local_api.request(
+        "POST", path, token=ids["token"], body={"comment_id": comment_id, "content": "最初のコメント"}
+    )
+    assert again.status == 200
+    other = local_api.request("POST", path, token=ids["token"], body={"comment_id": comment_id, "content": "別の内容"})
+    assert _fields(_error(other, 422, "idempotency_key_reused")) == ["comment_id"]
+    assert owner.run("SELECT content FROM comments WHERE comment_id = :c", c=comment_id) == [["最初のコメント"]]
+
+
+def test_a_field_named_twice_is_422_naming_it_on_every_route_with_a_body(local_api: LocalApiClient, owner, doc, ids):
+    before = table_hashes(owner), row_counts(owner)
+    for method, path in _body_operations(doc):
+        raw = b'{"title": "t", "content": "c", "title": "u"}'
+        reply = local_api.request(method, _path(path, ids), token=ids["token"], raw_body=raw)
+        details = _error(reply, 422, "validation_error")
+        assert _fields(details) == ["title"], (method, path, details)
+        nested = b'{"title": "t", "content": "c", "metadata": {"k": 1, "k": 2}}'
+        reply = local_api.request(method, _path(path, ids), token=ids["token"], raw_body=nested)
+        assert _fields(_error(reply, 422, "validation_error")) == ["k"], (method, path)
+    assert (table_hashes(owner), row_counts(owner)) == before
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "GZIP", "identity, gzip"])
+def test_an_encoded_body_is_415_naming_content_encoding(local_api: LocalApiClient, owner, ids, coding):
+    before = row_counts(owner)
+    reply = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"title": "z", "content": "z"}, headers={"Content-Encoding": coding}
+    )
+    assert _fields(_error(reply, 415, "unsupported_media_type")) == ["Content-Encoding"]
+    assert row_counts(owner) == before
+    plain = local_api.request(
+        "POST",
+        "/posts",
+        token=ids["token"],
+        body={"title": "z", "content": "z"},
+        headers={"Content-Encoding": "identity"},
+    )
+    assert plain.status == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/posts", {"title": "\u200b", "content": "c"}, "title"),
+        ("/posts", {"title": "t", "content": "\u200b\u2060\u3000\u3164"}, "content"),
+        ("/posts", {"title": "\u202e\u200d", "content": "c"}, "title"),
+        ("/posts/{post_id}/comments", {"content": "\u200b \u3000"}, "content"),
+    ],
+)
+def test_text_that_renders_as_nothing_is_blank(local_api: LocalApiClient, owner, ids, path, body, field):
+    before = row_counts(owner)
+    reply = local_api.request("POST", _path(path, ids), token=ids["token"], body=body)
+    assert _fields(_error(reply, 422, "validation_error")) == [field], reply.body
+    assert row_counts(owner) == before
+
+
+def test_tags_fold_full_width_and_the_tag_filter_finds_them(local_api: LocalApiClient, ids):
+    tag = f"\uff44\uff42{uuid.uuid4().hex[:6]}"  # full-width "db"
+    made = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"title": "t", "content": "c", "status": "published", "tags": [tag]}
+    )
+    assert made.status == 201
+    folded = "db" + tag[2:]
+    assert made.body["tags"] == [folded]
+    for spelling in (folded, tag, folded.upper()):
+        found = local_api.request("GET", f"/posts?tag={urllib.parse.quote(spelling)}")
+        assert [p["post_id"] for p in found.body["items"]] == [made.body["post_id"]], spelling

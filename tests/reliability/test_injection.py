@@ -343,8 +343,10 @@ def test_like_wildcards_are_literal(local_api: LocalApiClient):
     assert search("100%") == {titles["pct"]}
     assert search("100% p") == {titles["pct"]}
     assert search("snake_case") == {titles["under"]}
-    assert search("%") == set()  # "marker %" appears in no title
-    assert search("_") == set()
+    # Words separated by spaces must all occur: a lone % or _ matches only the
+    # title holding that very character (as a wildcard it would match them all).
+    assert search("%") == {titles["pct"]}
+    assert search("_") == {titles["under"]}
     assert search("back\\slash") == {titles["back"]}
     assert search("back\\") == {titles["back"]}
     # users: the search pattern escapes too

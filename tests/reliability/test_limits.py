@@ -3,7 +3,7 @@
 * Every bounded query parameter of the OpenAPI document (`limit`, `days`, ...): above
   its maximum, below its minimum, absurdly large or not a number → 422 naming the
   parameter; the maximum itself is served.
-* Every route with a body: one byte over the layer's limit (MAX_BODY_BYTES, 256 KB),
+* Every route with a body: one byte over the layer's limit (MAX_BODY_BYTES, 512 KB),
   a 1 MB string, and 11 MB (over API Gateway's 10 MB) → 413, and no row changes.
 * A statement that runs into the app role's statement_timeout → 503 `timeout` with a
   clean body, no backend left running or idle in a transaction (pg_stat_activity),
@@ -22,11 +22,12 @@ from urllib.parse import quote
 
 import pytest
 
+from shared.settings import DEFAULT_MAX_BODY_BYTES
 from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, table_hashes
 from tests.support.api import call
 from tests.support.events import claims, http_event
 
-MAX_BODY_BYTES = 256 * 1024  # the layer's default (shared.settings: MAX_BODY_BYTES)
+MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the layer's default (MAX_BODY_BYTES unset)
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,29 @@ def test_bodies_over_the_limit_are_413(local_api: LocalApiClient, owner: Any, do
         tried += 1
     assert table_hashes(owner) == before_hashes and row_counts(owner) == before_counts
     TALLY["limits: oversized bodies refused with 413"] += tried
+
+
+def test_the_longest_bodies_in_four_byte_characters_fit_the_limit(local_api: LocalApiClient, ids: dict):
+    """Every documented maximum is reachable in any script: a post and a comment at their
+    longest, written in characters that take 4 bytes in UTF-8 (emoji) or 3 (Japanese), are
+    created, never refused as too large (413) below their own schema limits."""
+    for char in ("😀", "あ"):
+        post = {
+            "title": char * 500,
+            "content": char * 100_000,
+            "excerpt": char * 1000,
+            "tags": [char * 29 + str(i) for i in range(10)],
+            "metadata": {"k": char * ((8 * 1024 - 16) // len(char.encode()))},
+        }
+        body = json.dumps(post, ensure_ascii=False).encode()
+        assert len(body) <= MAX_BODY_BYTES, len(body)
+        reply = local_api.request("POST", "/posts", token=ids["token"], raw_body=body)
+        assert reply.status == 201, (char, len(body), reply.status, str(reply.body)[:300])
+        assert len(reply.body["content"]) == 100_000
+        comment = json.dumps({"content": char * 10_000}, ensure_ascii=False).encode()
+        reply = local_api.request("POST", f"/posts/{ids['post_id']}/comments", token=ids["token"], raw_body=comment)
+        assert reply.status == 201, (char, reply.status, str(reply.body)[:300])
+        TALLY["limits: longest bodies in 3- and 4-byte characters accepted"] += 2
 
 
 # -- statement_timeout -------------------------------------------------------------------

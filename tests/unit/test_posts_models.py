@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 
 import posts_queries as q
 import pytest
-from posts_models import PostCreate, PostPatch, as_utc, etag, like_pattern, parse_if_match, slugify
+from posts_models import (
+    PostCreate,
+    PostPatch,
+    as_utc,
+    etag,
+    like_pattern,
+    parse_if_match,
+    search_terms,
+    slug_candidates,
+    slug_path,
+    slugify,
+)
 from pydantic import ValidationError
 
 
@@ -16,10 +27,17 @@ from pydantic import ValidationError
     [
         ("Hello, World!", "hello-world"),
         ("  Keyset -- Pagination  ", "keyset-pagination"),
-        ("Café à la crème", "cafe-a-la-creme"),
         ("PostgreSQL 16: What's new?", "postgresql-16-what-s-new"),
-        ("管理ユーザー", ""),
-        ("RDS Proxy と接続", "rds-proxy"),
+        # Letters of every script stay, lowercased and NFKC-normalised.
+        ("Café à la crème", "café-à-la-crème"),
+        ("管理ユーザー", "管理ユーザー"),
+        ("RDS Proxy と接続", "rds-proxy-と接続"),
+        ("PostgreSQLのインデックス設計入門", "postgresqlのインデックス設計入門"),
+        ("ｐｏｓｔｇｒｅｓ　ﾃﾞｰﾀ", "postgres-データ"),  # noqa: RUF001 (full-width on purpose) — full-width Latin, ideographic space, half-width kana
+        ("Straße & Ünïcode", "straße-ünïcode"),
+        ("हिन्दी में लेख", "हिन्दी-में-लेख"),  # Devanagari vowel signs are marks: kept
+        ("数据库 设计", "数据库-设计"),
+        ("🎉 !!! 🎉", ""),
     ],
 )
 def test_slugify(title, slug):
@@ -31,6 +49,65 @@ def test_slugify_bounds_length_on_a_word_boundary():
     assert len(slug) <= 80
     assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug)
     assert slug.endswith("word")
+
+
+def test_slugify_bounds_the_percent_encoded_length():
+    # Each CJK character is 9 bytes percent-encoded: 200 bytes hold 22 of them.
+    slug = slugify("データベース" * 20)
+    assert len(slug_path(slug).removeprefix("/posts/by-slug/")) <= 200
+    assert slug == ("データベース" * 4)[:22]
+    mixed = slugify("インデックス 設計 " * 10)
+    assert len(slug_path(mixed).removeprefix("/posts/by-slug/")) <= 200
+    assert not mixed.endswith("-") and mixed.endswith(("インデックス", "設計"))
+
+
+def test_slug_path_percent_encodes_non_ascii():
+    assert slug_path("keyset-pagination") == "/posts/by-slug/keyset-pagination"
+    assert slug_path("データ-設計") == "/posts/by-slug/%E3%83%87%E3%83%BC%E3%82%BF-%E8%A8%AD%E8%A8%88"
+    assert slug_path("データ-設計").isascii()
+
+
+def test_slug_candidates_accept_encoded_decoded_and_uncanonical_forms():
+    assert slug_candidates("%E3%83%87%E3%83%BC%E3%82%BF") == ["%E3%83%87%E3%83%BC%E3%82%BF", "データ"]
+    assert slug_candidates("データ") == ["データ"]
+    assert slug_candidates("PostgreSQL%E3%81%AE") == ["PostgreSQL%E3%81%AE", "PostgreSQLの", "postgresqlの"]
+    assert slug_candidates("%FF%FE") == []  # not UTF-8: no post can have it
+    assert slug_candidates("x" * 300) == []
+
+
+@pytest.mark.parametrize("slug", ["データ-設計", "café", "keyset-pagination", "v2"])
+def test_a_chosen_slug_in_any_script_is_accepted(slug):
+    assert PostCreate(title="t", content="c", slug=slug).slug == slug
+
+
+@pytest.mark.parametrize("slug", ["Not A Slug", "Ünï", "a--b", "-a", "a_b", "ﾃﾞｰﾀ", "a/b", "100%"])
+def test_a_chosen_slug_must_be_canonical(slug):
+    with pytest.raises(ValidationError) as err:
+        PostCreate(title="t", content="c", slug=slug)
+    assert err.value.errors()[0]["loc"] == ("slug",)
+
+
+@pytest.mark.parametrize(
+    ("q", "grams_q", "like", "ilike"),
+    [
+        ("田中", "田中", ["%田中%"], []),
+        (" データ　ベース ", "データ ベース", ["%データ%", "%ベース%"], []),
+        ("ﾃﾞｰﾀ", "データ", ["%データ%"], []),
+        ("Ｐｏｓｔｇｒｅｓ の", "Postgres の", ["%の%"], ["%Postgres%"]),  # noqa: RUF001 (full-width on purpose)
+        ("100%_x", "100%_x", [], ["%100\\%\\_x%"]),
+        ("42", "42", ["%42%"], []),
+        ("a a", "a", [], ["%a%"]),
+    ],
+)
+def test_search_terms(q, grams_q, like, ilike):
+    terms = search_terms(q)
+    assert (terms.q, terms.like, terms.ilike) == (grams_q, like, ilike)
+
+
+@pytest.mark.parametrize("q", ["   ", "\u3000", " ".join("abcdefghijk")])
+def test_search_terms_refuses_blank_or_too_many_words(q):
+    with pytest.raises(ValueError):
+        search_terms(q)
 
 
 def test_tags_are_normalized():
@@ -97,7 +174,8 @@ def test_patch_refuses_forbidden_fields_and_nulls(body):
         (None, None),
         ("*", None),
         ('"3"', [3]),
-        ('W/"3"', [3]),
+        ('W/"3"', []),  # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches
+        ('W/"3", "4"', [4]),
         ('"3", "4"', [3, 4]),
         ('"abc"', []),
         ("3", []),
@@ -143,3 +221,9 @@ def test_parse_fields():
     assert q.parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
     with pytest.raises(q.Unprocessable):
         q.parse_fields("title,content", "published_at")
+
+
+@pytest.mark.parametrize("sort", sorted(q.SEARCH_SORTS))
+def test_search_statements_stay_below_the_size_that_pins_an_rds_proxy_session(sort):
+    # RDS Proxy pins a session for statements over 16 KB (DESIGN.md, decision 2).
+    assert len(q.search_sql(sort, frozenset(q.LIST_FIELDS)).encode()) < 16 * 1024

@@ -567,6 +567,13 @@ def test_a_failed_rotation_reaches_the_alarm_topic(template: dict[str, Any]) -> 
         if isinstance(service, str)
     }
     assert publishers - {"cloudwatch.amazonaws.com"} <= key_services | {"cloudwatch.amazonaws.com"}
+    # EventBridge passes no aws:SourceAccount/aws:SourceArn to KMS when it delivers to an
+    # encrypted topic (SNS Developer Guide, "Configuring AWS KMS permissions"): a grant that
+    # requires them refuses every delivery, silently.
+    for s in resources["KmsKey"]["Properties"]["KeyPolicy"]["Statement"]:
+        if "events.amazonaws.com" in as_list(s["Principal"].get("Service", [])):
+            keys = {k for op in (s.get("Condition") or {}).values() for k in op}
+            assert not keys & {"aws:SourceAccount", "aws:SourceArn"}, s
     # The rotation functions also alarm on their own errors (their names are known in advance).
     named = {
         s["Properties"]["HostedRotationLambda"]["RotationLambdaName"]["Fn::Sub"]
@@ -638,3 +645,22 @@ def test_bind_parameters_never_reach_the_database_log(resources: dict[str, Any])
     params = resources["DbParameterGroup"]["Properties"]["Parameters"]
     assert params["log_parameter_max_length"] == "0"
     assert params["log_parameter_max_length_on_error"] == "0"
+
+
+def test_proxy_connection_counts_are_summed_over_the_proxys_nodes(resources: dict[str, Any]) -> None:
+    """RDS Proxy publishes ClientConnections and DatabaseConnections per underlying node, every
+    minute (RDS User Guide, "Monitoring RDS Proxy metrics": most useful statistic Sum). An alarm on
+    Maximum sees one node against the whole proxy's ceiling and may never fire; a Sum over more than
+    a minute adds several readings of the same gauge."""
+    checked = 0
+    for name, alarm in of_type(resources, "AWS::CloudWatch::Alarm").items():
+        for query in alarm["Properties"].get("Metrics") or []:
+            stat = query.get("MetricStat")
+            if not stat:
+                continue
+            metric = stat["Metric"]
+            dims = {d["Name"] for d in metric.get("Dimensions", [])}
+            if metric["MetricName"] in ("ClientConnections", "DatabaseConnections") and "ProxyName" in dims:
+                assert (stat["Stat"], stat["Period"]) == ("Sum", 60), name
+                checked += 1
+    assert checked >= 1

@@ -8,28 +8,37 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-from users_models import ProfileIn, UserCreate, UserUpdate, search_pattern
+from users_models import ProfileIn, UserCreate, UserUpdate, search_query
 
 
 @pytest.mark.parametrize(
-    ("q", "pattern"),
+    ("q", "name", "prefix"),
     [
-        (None, None),
-        ("taro", "%taro%"),
-        ("  taro  ", "%taro%"),
-        ("100%", "%100\\%%"),
-        ("a_b_c", "%a\\_b\\_c%"),
-        ("back\\slash", "%back\\\\slash%"),
+        ("田中", "田中", "田中%"),
+        ("田中 太郎", "田中太郎", "田中太郎%"),
+        ("田中\u3000太郎", "田中太郎", "田中太郎%"),  # the ideographic space a Japanese keyboard types
+        ("Taro Tanaka", "TaroTanaka", "tarotanaka%"),
+        ("jp_wr", "jp_wr", "jp\\_wr%"),
+        ("100%", "100%", "100\\%%"),
+        ("back\\slash", "back\\slash", "back\\\\slash%"),
+        ("ｔａｒｏ", "taro", "taro%"),  # noqa: RUF001 (full-width on purpose)
+        ("a", "a", "a%"),
     ],
 )
-def test_search_pattern_escapes_like_wildcards(q, pattern):
-    assert search_pattern(q) == pattern
+def test_search_query_removes_spaces_and_escapes_like_wildcards(q, name, prefix):
+    search = search_query(q)
+    assert search is not None
+    assert (search.name, search.username_prefix) == (name, prefix)
 
 
-@pytest.mark.parametrize("q", ["", "ab", "  ab  ", "new\nline"])
-def test_search_pattern_refuses_short_or_multiline_terms(q):
+@pytest.mark.parametrize("q", ["", "   ", "\u3000", "new\nline"])
+def test_search_query_refuses_blank_or_multiline_terms(q):
     with pytest.raises(ValueError):
-        search_pattern(q)
+        search_query(q)
+
+
+def test_no_search_without_q():
+    assert search_query(None) is None
 
 
 @pytest.mark.parametrize(

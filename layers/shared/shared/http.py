@@ -300,11 +300,12 @@ def request_fingerprint(app: APIGatewayHttpResolver) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def key_reused() -> Unprocessable:
-    """422 for an Idempotency-Key already used with a different request."""
+def key_reused(field: str = "Idempotency-Key", where: str = "header") -> Unprocessable:
+    """422 for a key already used with a different request: the Idempotency-Key header, or a
+    client-chosen id (`post_id`, `comment_id` in the body), which names a record the same way."""
     return Unprocessable(
-        "this Idempotency-Key was already used with a different request; use a new key for a new request",
-        [{"field": "Idempotency-Key", "in": "header", "message": "already used with another payload"}],
+        f"this {field} was already used with a different request; use a new one for a new request",
+        [{"field": field, "in": where, "message": "already used with another payload"}],
         code="idempotency_key_reused",
     )
 
@@ -437,17 +438,32 @@ def check_values(value: Any, where: str = "body") -> None:
             )
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are unique (RFC 8259 §4: with duplicates, "the behavior of software
+    that receives such an object is unpredictable"): a repeated name is a 422, not "last one wins"."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise Unprocessable(
+            "the request body names a field twice",
+            [{"field": _path("", repeated), "in": "body", "message": "this name appears more than once in its object"}],
+        )
+    return value
+
+
 def json_loads(text: str) -> dict[str, Any]:
     """json.loads for request bodies, which are JSON objects on every route.
 
     What json.loads raises besides JSONDecodeError on hostile input (RecursionError for deep
     nesting, ValueError for an integer of over 4300 digits) becomes a JSONDecodeError too: a 400,
     never a 500. Anything but an object is a 422 (Powertools would validate the first element
-    of an array as the body and ignore the rest), and so is any value `check_values` refuses.
+    of an array as the body and ignore the rest), and so is any value `check_values` refuses and
+    an object that names a field twice.
     Integers of any size up to 4300 digits are accepted (jsonb stores them as numeric); a route's
     own model bounds the ones it uses."""
     try:
-        value = json.loads(text, parse_float=_parse_float, parse_constant=_Refused)
+        value = json.loads(text, parse_float=_parse_float, parse_constant=_Refused, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError) as exc:
@@ -550,7 +566,7 @@ def _body_as_text(event: dict[str, Any]) -> bool:
         return True
     try:
         text = base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text where base64 was promised
         return False
     event["body"], event["isBase64Encoded"] = text, False
     return True
@@ -598,6 +614,17 @@ def _normalize_content_type(event: dict[str, Any]) -> bool:
         return False
     headers["content-type"] = JSON
     return True
+
+
+def _encoded_body(event: dict[str, Any]) -> str | None:
+    """The Content-Encoding of a body, when it is not `identity`: no route decodes gzip, br or any
+    other coding, so such a body is a 415 (RFC 9110 §15.5.16) rather than text read as JSON."""
+    if not event.get("body"):
+        return None
+    headers = event.get("headers") or {}
+    codings = [str(v) for k, v in headers.items() if str(k).lower() == "content-encoding"]
+    named = {c.strip().lower() for v in codings for c in v.split(",")} - {"", "identity"}
+    return ", ".join(sorted(named)) or None
 
 
 def _normalize_path(event: dict[str, Any]) -> None:
@@ -651,6 +678,14 @@ def make_handler(
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
         if not _body_as_text(event):
             return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
+        coding = _encoded_body(event)
+        if coding is not None:
+            return _plain_error(
+                UnsupportedMediaType(
+                    f"the request body is encoded ({coding}); send it without a Content-Encoding",
+                    [{"field": "Content-Encoding", "in": "header", "message": "only identity is accepted"}],
+                )
+            )
         if not _normalize_content_type(event):
             return _plain_error(
                 UnsupportedMediaType(

@@ -24,6 +24,9 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
+DEFAULT_MAX_BODY_BYTES = 512 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     host: str
@@ -55,6 +58,10 @@ class Settings:
     # snapshot through the primary with this secret (WRITER_DB_SECRET_ID).
     writer_db: DatabaseSettings | None
     secret_max_age: int
+    # The largest request body read (413 beyond). 512 KiB admits every body the models accept
+    # written in 4-byte UTF-8 characters: a post's 100,000-character content is up to 400,000
+    # bytes, plus title, excerpt, tags and 8 KB of metadata. Well under Lambda's 6 MB
+    # synchronous payload and API Gateway's 10 MB limits (AWS quotas pages).
     max_body_bytes: int
     migrations_dir: Path | None
     # Secrets of the application roles whose passwords the migrate function sets.
@@ -157,7 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reader_db=reader,
         writer_db=writer,
         secret_max_age=int(_number(env, "SECRET_MAX_AGE", 300, int)),
-        max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 256 * 1024, int)),
+        max_body_bytes=int(_number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int)),
         migrations_dir=Path(migrations) if migrations else None,
         role_secrets={
             role: secret

@@ -1,0 +1,366 @@
+"""Search and slugs in the users' language: GET /posts?q= ranked by relevance,
+GET /users?q= by name as people type it, and slugs in any script, through the
+handlers with the sample events, on real PostgreSQL (the n-gram indexes of
+sql/migrations/0010 included)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import posts_queries
+import pytest
+
+from posts_app import handler
+from tests.conftest import load_event
+from tests.integration import test_users_support
+from tests.integration.test_users_support import send
+from tests.support.api import StatementCounter, call
+from tests.support.events import claims, prepare
+from tests.support.factories import make_post, make_user
+
+BASE = datetime(2026, 3, 1, tzinfo=UTC)
+users = test_users_support.users  # the users handler module, as a fixture
+
+
+@pytest.fixture()
+def author(db, owner_conn):
+    user = make_user(owner_conn, first_name="田中", last_name="太郎")
+    return SimpleNamespace(id=str(user["user_id"]), claims=claims(str(user["user_id"])))
+
+
+def listing(query: dict[str, str]):
+    return call(handler, prepare(load_event("posts/list.json"), query=query))
+
+
+def search(q: str, **query: str) -> list[str]:
+    reply = listing({"q": q, "limit": "100", **query})
+    assert reply.status == 200, reply.body
+    return [i["title"] for i in reply.body["items"]]
+
+
+def walk(query: dict[str, str]) -> tuple[list[dict], int]:
+    items, pages, cursor = [], 0, None
+    while True:
+        reply = listing(dict(query, **({"cursor": cursor} if cursor else {})))
+        assert reply.status == 200, reply.body
+        items += reply.body["items"]
+        pages += 1
+        cursor = reply.body["next_cursor"]
+        if cursor is None:
+            return items, pages
+        assert pages < 200
+
+
+def post(conn, user_id: str, title: str, hours: int, **values):
+    return make_post(conn, user_id, title=title, published_at=BASE + timedelta(hours=hours), **values)
+
+
+# -- GET /posts?q= ---------------------------------------------------------------------
+def test_a_word_only_in_the_content_is_found(author, owner_conn):
+    post(owner_conn, author.id, "インデックス設計の基本", 1, content="本文ではデータベースの索引を説明します。")
+    post(owner_conn, author.id, "Unrelated", 2, content="Nothing to see.")
+    post(owner_conn, author.id, "下書き", 3, content="データベース", status="draft")
+    assert search("データベース") == ["インデックス設計の基本"]
+
+
+@pytest.mark.parametrize(("q", "expected"), [("設計", ["設計入門"]), ("索", ["設計入門"]), ("中", [])])
+def test_one_and_two_cjk_characters_are_ordinary_queries(author, owner_conn, q, expected):
+    post(owner_conn, author.id, "設計入門", 1, content="索引の話")
+    post(owner_conn, author.id, "English only", 2, content="plain text")
+    assert search(q) == expected
+
+
+def test_title_matches_rank_above_content_matches_then_newest_first(author, owner_conn):
+    post(owner_conn, author.id, "古いキャッシュの話", 1, content="本文")
+    post(owner_conn, author.id, "本文だけ 新しい", 9, content="Redisのキャッシュ戦略")
+    post(owner_conn, author.id, "新しいキャッシュの話", 5, content="本文")
+    post(owner_conn, author.id, "要約だけ", 7, excerpt="キャッシュを要約に", content="本文")
+    post(owner_conn, author.id, "Caching in English", 8, content="no Japanese here")
+    assert search("キャッシュ") == ["新しいキャッシュの話", "古いキャッシュの話", "本文だけ 新しい", "要約だけ"]
+
+
+def test_space_separated_words_must_all_occur_in_any_field_and_case(author, owner_conn):
+    post(owner_conn, author.id, "Keyset pagination", 1, content="Seek instead of OFFSET on PostgreSQL.")
+    post(owner_conn, author.id, "Offset pagination", 2, content="Slow on deep pages.")
+    post(owner_conn, author.id, "PostgreSQL tips", 3, content="Vacuum.")
+    assert search("pagination postgresql") == ["Keyset pagination"]
+    assert search("PAGINATION") == ["Offset pagination", "Keyset pagination"]
+
+
+def test_mixed_script_titles_are_found_by_either_part(author, owner_conn):
+    post(owner_conn, author.id, "PostgreSQLのインデックス設計入門", 1)
+    post(owner_conn, author.id, "RDS Proxyと接続プール", 2)
+    assert search("postgresql") == ["PostgreSQLのインデックス設計入門"]
+    assert search("インデックス設計") == ["PostgreSQLのインデックス設計入門"]
+    assert search("Proxyと接続") == ["RDS Proxyと接続プール"]
+    assert search("ｐｒｏｘｙ") == ["RDS Proxyと接続プール"]  # noqa: RUF001 (full-width on purpose) — full-width Latin is NFKC-normalised
+    assert search("ﾌﾟｰﾙ") == ["RDS Proxyと接続プール"]  # so is half-width katakana
+
+
+def test_search_combines_with_filters(author, owner_conn):
+    other = make_user(owner_conn)
+    post(owner_conn, author.id, "監視 mine", 1, tags=["aws"])
+    post(owner_conn, str(other["user_id"]), "監視 theirs", 2, tags=["aws"])
+    post(owner_conn, author.id, "監視 untagged", 3)
+    assert search("監視", author=author.id, tag="aws") == ["監視 mine"]
+    assert search("監視", published_before="2026-03-01T02:30:00Z") == ["監視 theirs", "監視 mine"]
+
+
+def test_ranked_pages_cover_every_match_once_in_order(author, owner_conn):
+    # Given 13 title matches and 14 content matches, with published_at ties
+    expected_titles, expected_body = [], []
+    for i in range(27):
+        hours = i // 3
+        if i % 2 == 0:
+            p = post(owner_conn, author.id, f"移行計画 {i:02d}", hours)
+            expected_titles.append(p)
+        else:
+            p = post(owner_conn, author.id, f"記事 {i:02d}", hours, content=f"データの移行計画 {i}")
+            expected_body.append(p)
+    post(owner_conn, author.id, "関係ない", 20)
+
+    def order(posts):
+        newest_first = sorted(posts, key=lambda p: (p["published_at"], str(p["post_id"])), reverse=True)
+        return [str(p["post_id"]) for p in newest_first]
+
+    # When the client follows next_cursor, 4 at a time, each page one statement
+    with StatementCounter() as counter:
+        items, pages = walk({"q": "移行計画", "limit": "4"})
+    # Then the title tier comes first, each tier newest first, every match once
+    assert [i["post_id"] for i in items] == order(expected_titles) + order(expected_body)
+    assert pages == 7
+    assert counter.count == pages
+
+
+def test_the_probes_and_the_index_give_the_same_order(author, owner_conn):
+    """A common word is answered from the newest posts (the small probe window), a
+    word in a few percent of posts from the larger window, a rare one through the
+    GIN index: each must give the tier's exact order, page after page."""
+    windows = posts_queries.DOCUMENT_PROBE_ROWS
+    filler = windows[-1] + 50
+    owner_conn.run(
+        "INSERT INTO posts (post_id, user_id, title, content, slug, status, published_at) "
+        "SELECT gen_random_uuid(), CAST(:a AS uuid), 'filler ' || g, "
+        "CASE WHEN g % 100 = 0 THEN 'よくある ときどき' WHEN g % 2 = 0 THEN 'よくある' ELSE 'nothing' END, "
+        "'filler-' || g, 'published', CAST(:base AS timestamptz) + (g / 3) * interval '1 minute' "
+        "FROM generate_series(1, :n) g",
+        a=author.id,
+        base=BASE + timedelta(days=30),
+        n=filler,
+    )
+    for i in range(3):
+        post(owner_conn, author.id, f"old {i}", i, content="めったにない話題")
+
+    def expected(word: str) -> list[str]:
+        rows = owner_conn.run(
+            "SELECT post_id::text FROM posts WHERE content LIKE :w ORDER BY published_at DESC, post_id DESC",
+            w="%" + word + "%",
+        )
+        return [r[0] for r in rows]
+
+    def pages(word: str, limit: int, most: int) -> list[str]:
+        items, cursor = [], None
+        for _ in range(most):
+            reply = listing({"q": word, "limit": str(limit), **({"cursor": cursor} if cursor else {})})
+            assert reply.status == 200, reply.body
+            items += [i["post_id"] for i in reply.body["items"]]
+            cursor = reply.body["next_cursor"]
+            if cursor is None:
+                break
+        return items
+
+    # Common: half the posts; the small window answers, three pages checked.
+    assert windows[0] // 2 > 11
+    assert pages("よくある", 10, 3) == expected("よくある")[:30]
+    # A few percent: the small window holds too few, the larger one enough.
+    assert windows[0] // 100 < 11 < windows[-1] // 100
+    assert pages("ときどき", 10, 100) == expected("ときどき")
+    # Rare and older than every window: the GIN index.
+    assert pages("めったに", 2, 100) == expected("めったに")
+    assert len(expected("めったに")) == 3
+
+
+def test_sort_by_date_and_by_popularity_with_a_search(author, owner_conn):
+    post(owner_conn, author.id, "Content match", 5, content="レプリカ", like_count=1)
+    post(owner_conn, author.id, "レプリカ title", 1, like_count=9)
+    assert search("レプリカ", sort="published_at") == ["Content match", "レプリカ title"]
+    assert search("レプリカ", sort="popular") == ["レプリカ title", "Content match"]
+    assert search("レプリカ") == ["レプリカ title", "Content match"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"q": "   "}, "q"),
+        ({"q": "\u3000"}, "q"),
+        ({"sort": "relevance"}, "sort"),
+        ({"q": "a b c d e f g h i j k"}, "q"),
+    ],
+)
+def test_searches_that_cannot_run_are_422_with_the_field(author, query, field):
+    reply = listing(query)
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["field"] == field
+
+
+def test_a_cursor_of_another_list_is_refused(author, owner_conn):
+    for i in range(3):
+        post(owner_conn, author.id, f"同期 {i}", i)
+    plain = listing({"limit": "1"}).body["next_cursor"]
+    ranked = listing({"q": "同期", "limit": "1"}).body["next_cursor"]
+    assert listing({"q": "同期", "cursor": plain}).error_code == "invalid_cursor"
+    assert listing({"cursor": ranked}).error_code == "invalid_cursor"
+    assert listing({"q": "同期", "sort": "published_at", "cursor": ranked}).error_code == "invalid_cursor"
+
+
+# -- slugs -----------------------------------------------------------------------------
+def create(body, who):
+    return call(handler, prepare(load_event("posts/create.json"), body=body, claims=who))
+
+
+def by_slug_raw(raw_path_slug: str):
+    """GET /posts/by-slug/{slug} with the path exactly as a client sent it."""
+    event = prepare(load_event("posts/get_by_slug.json"), path_params={"slug": "x"})
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/posts/by-slug/" + raw_path_slug
+    event["pathParameters"] = {"slug": raw_path_slug}
+    return call(handler, event)
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("PostgreSQLのインデックス設計入門", "postgresqlのインデックス設計入門"),
+        ("管理ユーザーの記事", "管理ユーザーの記事"),
+        ("RDS Proxy と 接続", "rds-proxy-と-接続"),
+        ("Ｃａｆé ﾃﾞｰﾀ", "café-データ"),
+    ],
+)
+def test_slugs_keep_the_titles_letters_and_are_reachable_encoded_or_not(author, title, slug):
+    reply = create({"title": title, "content": "本文", "status": "published"}, author.claims)
+    assert reply.status == 201, reply.body
+    assert reply.body["slug"] == slug
+    encoded = quote(slug, safe="")
+    assert reply.headers["link"] == f'</posts/by-slug/{encoded}>; rel="canonical"'
+    for form in (encoded, slug, encoded.lower()):
+        found = by_slug_raw(form)
+        assert found.status == 200, form
+        assert found.body["post_id"] == reply.body["post_id"]
+        assert found.headers["content-location"] == "/posts/by-slug/" + encoded
+
+
+def test_a_second_post_with_the_same_japanese_title_gets_its_own_slug(author):
+    body = {"title": "PostgreSQLのインデックス設計入門", "content": "本文", "status": "published"}
+    first, second = create(body, author.claims).body["slug"], create(body, author.claims).body["slug"]
+    assert first == "postgresqlのインデックス設計入門"
+    assert second.startswith(first + "-") and len(second) == len(first) + 7
+
+
+def test_a_title_without_letters_gets_a_neutral_slug(author):
+    a = create({"title": "🎉🎉", "content": "x"}, author.claims).body["slug"]
+    b = create({"title": "🎉🎉", "content": "x"}, author.claims).body["slug"]
+    assert a.startswith("post-") and b.startswith("post-") and a != b
+
+
+def test_existing_and_legacy_slugs_keep_working(author, owner_conn):
+    make_post(owner_conn, author.id, slug="hello-world", title="old")
+    make_post(owner_conn, author.id, slug="Legacy-Mixed-Case", title="legacy")
+    assert by_slug_raw("hello-world").body["title"] == "old"
+    assert by_slug_raw("Legacy-Mixed-Case").body["title"] == "legacy"
+
+
+@pytest.mark.parametrize("raw", ["%FF%FE", "%E3%83", "%", "%%", "データ%2Fx"])
+def test_undecodable_or_unknown_slugs_are_404(author, raw):
+    reply = by_slug_raw(raw)
+    assert reply.status == 404
+    assert reply.error_code == "not_found"
+
+
+def test_a_chosen_slug_in_japanese_is_kept_and_a_non_canonical_one_refused(author):
+    ok = create({"title": "t", "content": "c", "slug": "データ-設計"}, author.claims)
+    assert ok.status == 201 and ok.body["slug"] == "データ-設計"
+    bad = create({"title": "t", "content": "c", "slug": "データ 設計"}, author.claims)
+    assert bad.status == 422
+    assert bad.body["error"]["details"][0]["field"] == "slug"
+
+
+# -- GET /users?q= ---------------------------------------------------------------------
+@pytest.fixture()
+def people(db, owner_conn):
+    for username, first, last in [
+        ("user1", "田中", "太郎"),
+        ("sato_h", "佐藤", "花子"),
+        ("tanaka_k", "田中", "健"),
+        ("jp_writer", "中田", "英寿"),
+        ("taro_en", "Taro", "Tanaka"),
+        ("li_wei", "李", "伟"),
+    ]:
+        make_user(owner_conn, username=username, first_name=first, last_name=last)
+    make_user(owner_conn, username="gone_user", first_name="田中", last_name="消", is_active=False)
+
+
+def users_found(users, q: str) -> set[str]:
+    reply = send(users, "list", query={"q": q, "limit": "100"})
+    assert reply.status == 200, reply.body
+    return {u["username"] for u in reply.body["items"]}
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("田中", {"user1", "tanaka_k"}),  # a two-character family name
+        ("太郎", {"user1"}),  # a given name
+        ("田中太郎", {"user1"}),  # both, no space
+        ("田中 太郎", {"user1"}),  # both, with a space
+        ("田中\u3000太郎", {"user1"}),  # with the ideographic space
+        ("太郎 田中", {"user1"}),  # the other order
+        ("中田", {"jp_writer"}),  # not "田中" reversed character by character
+        ("李", {"li_wei"}),  # one character
+        ("taro tanaka", {"taro_en"}),
+        ("TanakaTaro", {"taro_en"}),
+        ("jp_wr", {"jp_writer"}),  # a username prefix, underscore included
+        ("tanaka_", {"tanaka_k"}),
+        ("USER1", {"user1"}),
+        ("riter", set()),  # usernames match from the start only
+        ("花子さん", set()),
+    ],
+)
+def test_users_by_name_as_people_type_it(users, people, q, expected):
+    assert users_found(users, q) == expected
+
+
+@pytest.mark.parametrize("q", ["", "   ", "\u3000"])
+def test_a_blank_user_search_is_422(users, people, q):
+    reply = send(users, "list", query={"q": q})
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["field"] == "q"
+
+
+# -- the development seed and its sample events ------------------------------------------
+@pytest.fixture()
+def dev_seed(db, owner_conn):
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "sql" / "seed").glob("*.sql")):
+        owner_conn.run(path.read_text())
+    return db
+
+
+def test_the_sample_searches_show_both_languages_on_the_dev_seed(dev_seed, users):
+    # Japanese: titles first, then a post that says it only in its content; drafts never
+    titles = [i["title"] for i in call(handler, load_event("posts/list_search.json")).body["items"]]
+    assert titles[:2] == ["データベースのバックアップ戦略", "Serverless データベース design notes"]
+    assert "PostgreSQLのインデックス設計入門" in titles[2:]  # content only, newer than the next
+    assert "Lambdaのコールドスタートを短くする" in titles  # content only
+    assert all(not t.startswith("下書き") for t in titles)
+    two = [i["title"] for i in call(handler, load_event("posts/list_search_two_characters.json")).body["items"]]
+    assert two == ["PostgreSQLのインデックス設計入門", "接続プールの設計"]
+    assert search("vacuum")[0] == "Tuning autovacuum for busy tables"
+    slug = call(handler, load_event("posts/get_by_slug_japanese.json"))
+    assert slug.status == 200 and slug.body["title"] == "PostgreSQLのインデックス設計入門"
+    # Names: the seed's user1 田中 太郎 and 田中 美咲; a full name with a space; a username prefix
+    names = {u["username"] for u in send(users, "list_search_japanese").body["items"]}
+    assert {"user1", "misaki_t"} <= names
+    assert {u["username"] for u in send(users, "list_search_full_name").body["items"]} == {"suzuki_ichiro"}
+    assert {u["username"] for u in send(users, "list_search_username_prefix").body["items"]} == {"suzuki_ichiro"}
