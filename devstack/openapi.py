@@ -127,7 +127,9 @@ def merge(
                 if (method, path) not in routed:
                     continue  # only what API Gateway routes to the function
                 found.add((method, path))
+                _plain_parameters(operation)
                 _layer_responses(operation)
+                _caching(operation, f"{method.upper()} {path}")
                 if (method, path) in protected:
                     operation["security"] = [{"bearerAuth": []}]
                     _gateway_401(operation)
@@ -169,6 +171,51 @@ def _layer_responses(operation: dict[str, Any]) -> None:
         # Powertools documents its own validation error shape (or none); the layer answers ours.
         if str(status)[0] in "45" and _ref_of(response) != ERROR_SCHEMA:
             response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _plain_parameters(operation: dict[str, Any]) -> None:
+    """A query, path or header parameter is a string or absent, never JSON null: an optional
+    parameter's `anyOf: [X, {"type": "null"}]` (Pydantic's `X | None`) is rendered as X."""
+    for param in operation.get("parameters") or []:
+        schema = param.get("schema") or {}
+        branches = schema.get("anyOf")
+        if not isinstance(branches, list):
+            continue
+        kept = [b for b in branches if b != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(branches):
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            param["schema"] = {**kept[0], **rest}
+
+
+def _caching(operation: dict[str, Any], route_key: str) -> None:
+    """The route's caching decision (shared/caching.py) in the document: Cache-Control on every
+    answer and, for a cacheable public read, ETag, If-None-Match and 304."""
+    from shared import caching
+
+    rule = caching.rule_for(route_key)
+    operation["x-cache-control"] = rule.header()
+    if not rule.cacheable:
+        return
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "An ETag this route returned: 304 with no body while it is still current.",
+            "schema": {"type": "string"},
+        }
+    )
+    responses = operation["responses"]
+    responses["304"] = {
+        "description": "Not Modified: the If-None-Match ETag is current (no body; ETag and Cache-Control sent)"
+    }
+    ok = responses.get("200")
+    if ok is not None:
+        ok["headers"] = {
+            "ETag": {"description": "The answer's validator, for If-None-Match", "schema": {"type": "string"}},
+            "Cache-Control": {"description": rule.header(), "schema": {"type": "string"}},
+        }
     operation["responses"] = dict(sorted(responses.items()))
 
 

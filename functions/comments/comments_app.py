@@ -27,12 +27,15 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 
 app = create_app()
 
 TAGS = ["comments"]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
-Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 def _errors(*codes: int) -> dict[int, dict[str, Any]]:

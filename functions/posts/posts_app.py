@@ -45,6 +45,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.text import fold
 
 app = create_app()
@@ -109,10 +110,19 @@ def list_posts(
         ),
     ] = None,
     fields: Annotated[
-        str | None, Query(max_length=300, description="Comma-separated: " + ",".join(queries.LIST_FIELDS))
+        str | None,
+        Query(
+            max_length=300,
+            json_schema_extra={
+                "pattern": "^(" + "|".join(queries.LIST_FIELDS) + ")(,(" + "|".join(queries.LIST_FIELDS) + "))*$"
+            },
+            description="Comma-separated: " + ",".join(queries.LIST_FIELDS),
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ):
     search = None
     if q is not None:

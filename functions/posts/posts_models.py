@@ -166,7 +166,8 @@ class PostPatch(BaseModel):
     """PATCH /posts/{post_id}: only the fields sent change. `excerpt` and
     `featured_image_url` may be null (cleared); the others may not."""
 
-    model_config = ConfigDict(extra="forbid")
+    # At least one field: an empty patch is refused (422), and the document says so.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     title: Title = None  # type: ignore[assignment]
     content: Content = None  # type: ignore[assignment]

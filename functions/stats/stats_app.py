@@ -184,13 +184,14 @@ def latest_stats():
     tags=["stats"],
     operation_id="getStatsHistory",
     responses={
+        200: {"description": "The metric and its recorded points since `since`"},
         401: {"description": "No verified identity"},
         403: {"description": "Not an administrator"},
         422: {"description": "Unknown metric or invalid input"},
     },
 )
 def stats_history(
-    metric: Annotated[str, Query(min_length=1, max_length=64)],
+    metric: Annotated[str, Query(min_length=1, max_length=64, json_schema_extra={"enum": sorted(HISTORY_METRICS)})],
     since: Annotated[IsoDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 288,
 ):

@@ -49,7 +49,7 @@ from shared.http import (
     verified_email,
 )
 from shared.observability import MetricUnit, logger, metrics
-from shared.pagination import decode_cursor, page
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN, decode_cursor, page
 
 USERS_CURSOR = "users"
 POSTS_CURSOR = "user_posts"
@@ -258,7 +258,9 @@ def record_login(user_id: str, email: str | None = None) -> None:
 # -- routes ---------------------------------------------------------------------------
 TAGS = ["users"]
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
@@ -312,6 +314,8 @@ def get_users(
         str | None,
         Query(
             max_length=100,
+            # a safe subset for the document: one line with at least one visible ASCII character
+            json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*[!-~][^\x00-\x1f\x7f]*$"},
             description=(
                 "Names as people type them, in any script: family name, given name or both, with or without a "
                 "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."
