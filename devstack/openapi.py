@@ -144,7 +144,51 @@ def merge(
     doc["paths"] = dict(sorted(doc["paths"].items()))
     doc["components"]["schemas"] = dict(sorted(schemas.items()))
     _drop_unreferenced(doc, ("HTTPValidationError", "ValidationError"))
+    _no_nul(doc)
+    _no_nul_components(doc)
     return doc
+
+
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+JSON_VALUE = "JsonValue"
+
+
+def _no_nul_components(doc: dict[str, Any]) -> None:
+    # Free JSON (metadata, preferences) as jsonb stores it: no NUL in any string or key, numbers
+    # a double can hold (the layer's rules; its depth and size limits are in the descriptions).
+    ref = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+    doc["components"]["schemas"][JSON_VALUE] = {
+        "description": "Any JSON value without NUL (U+0000) in its strings or keys",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number", "minimum": -1e300, "maximum": 1e300},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": ref},
+            {"type": "object", "additionalProperties": ref, "propertyNames": {"pattern": NO_NUL_PATTERN}},
+        ],
+    }
+
+
+def _no_nul(node: Any) -> None:
+    """The layer refuses a NUL (U+0000) in any string of a request (PostgreSQL text cannot store it):
+    every free-text string schema says so (those with a pattern or a format already exclude it), and
+    free JSON objects take JsonValue members."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "pattern" not in node and "format" not in node and "enum" not in node:
+            node["pattern"] = NO_NUL_PATTERN
+        if node.get("type") == "object" and node.get("additionalProperties") is True:
+            node["additionalProperties"] = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        elif node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
 
 
 def _layer_responses(operation: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import users_queries as sql
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from users_models import (
+    VISIBLE_LINE_PATTERN,
     AuthorPostList,
     ProfileIn,
     ProfileRecord,
@@ -314,8 +315,8 @@ def get_users(
         str | None,
         Query(
             max_length=100,
-            # a safe subset for the document: one line with at least one visible ASCII character
-            json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*[!-~][^\x00-\x1f\x7f]*$"},
+            # for the document: one line with at least one character that is not a space
+            json_schema_extra={"pattern": VISIBLE_LINE_PATTERN},
             description=(
                 "Names as people type them, in any script: family name, given name or both, with or without a "
                 "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."

@@ -123,11 +123,11 @@ Username = Annotated[
 # Each describes what the validator accepts, or a safe subset of it where JSON Schema's regular
 # expressions cannot say the rule (Unicode invisibles, Python's str.isspace).
 SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-VISIBLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*[!-~][^\x00-\x1f\x7f]*$"
+VISIBLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85][^\x00-\x1f\x7f]*$"
 MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
-EMAIL_PATTERN = r"^[!-?A-~]{1,64}@[!-?A-~]+\.[!-?A-~]+$"
+EMAIL_PATTERN = r"^[^@\s\x1c-\x1f\x85]{1,64}@[^@\s\x1c-\x1f\x85]+\.[^@\s\x1c-\x1f\x85]+$"
 PHONE_PATTERN = r"^\+?(?=(?:[^0-9]*[0-9]){6})[0-9][0-9 ().-]{5,19}$"
-HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?([/?#][!-~]*)?$"
+HTTP_URL_PATTERN = r"^https?://[^\s/?#@:\[\]\x00-\x1f\x7f\x85]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f\x7f\x85]*)?$"
 
 
 def _doc_pattern(pattern: str) -> Any:
