@@ -8,7 +8,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test chromium test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean
+.PHONY: help openapi venv dev dev-reset test chromium test-fast lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean \
+        sam-local-setup sam-local-stop sam-invoke sam-start-api sam-local-test sam-local-all
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -140,3 +141,37 @@ restore-drill: $(STAMP) ## dump the local dev database, restore it into a fresh 
 	@PYTHONPATH=layers/shared:. $(PY) scripts/restore_drill.py
 
 # --- end infrastructure ---
+
+# --- sam local (scripts/sam_local/; README: "The SAM way") ---
+# SAM CLI's own `sam local invoke` / `start-api` on `make build`'s artifact, in containers:
+# podman (its Docker-compatible API on /run/blog-sam-local/podman.sock, never a running Docker
+# daemon) and Lambda python3.13 images built here from Debian and PyPI packages. The engine's
+# configuration, image store and caches live in ~/.cache/blog-sam-local. ARCHES= picks the
+# images (default both); ARCH= the architecture to run (default arm64, the artifact's own,
+# under qemu on an x86_64 machine; x86_64 runs a copy of the artifact rebuilt for x86_64).
+SAM_LOCAL_PY = PYTHONPATH=layers/shared $(PY) -m
+
+sam-local-setup: $(STAMP) ## install podman and build the Lambda python3.13 images, once (ARCHES="arm64 x86_64")
+	@$(SAM_LOCAL_PY) scripts.sam_local.setup $(foreach a,$(ARCHES),--arch $(a))
+
+sam-local-stop: $(STAMP) ## stop the podman API service that sam-local-setup started
+	@$(SAM_LOCAL_PY) scripts.sam_local.setup --stop
+
+sam-invoke: $(STAMP) $(SAM_STAMP) ## sam local invoke on .aws-sam/build: FN=PostsFunction EVENT=events/posts/get.json [ARCH=x86_64]
+	@$(SAM_LOCAL_PY) scripts.sam_local.invoke "$(FN)" "$(EVENT)" $(if $(ARCH),--arch $(ARCH))
+
+sam-start-api: $(STAMP) $(SAM_STAMP) ## sam local start-api on .aws-sam/build, http://127.0.0.1:3001 (PORT=, ARCH=)
+	@$(SAM_LOCAL_PY) scripts.sam_local.invoke --start-api --port $(or $(PORT),3001) $(if $(ARCH),--arch $(ARCH))
+
+# CI runs this: one sample per route on x86_64, and one per function on the arm64 artifact itself
+# (under qemu a cold start takes minutes: README, "The SAM way", for the times).
+sam-local-test: $(STAMP) $(SAM_STAMP) ## sam local invoke vs make invoke: each route (x86_64), each function (arm64)
+	SAM_LOCAL_REQUIRED=1 SAM_LOCAL_EVENTS=routes SAM_LOCAL_ARCH=x86_64 \
+	  $(PY) -m pytest tests/samlocal -p no:cacheprovider $(PYTEST_ARGS)
+	SAM_LOCAL_REQUIRED=1 SAM_LOCAL_EVENTS=functions SAM_LOCAL_ARCH=arm64 \
+	  $(PY) -m pytest tests/samlocal -p no:cacheprovider -k sam_local_invoke_answers $(PYTEST_ARGS)
+
+sam-local-all: $(STAMP) $(SAM_STAMP) ## sam local invoke vs make invoke, every sample event (ARCH=arm64|x86_64)
+	SAM_LOCAL_REQUIRED=1 SAM_LOCAL_EVENTS=all SAM_LOCAL_ARCH=$(or $(ARCH),arm64) \
+	  $(PY) -m pytest tests/samlocal -p no:cacheprovider $(PYTEST_ARGS)
+# --- end sam local ---

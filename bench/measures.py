@@ -8,6 +8,7 @@ a shared 2-core machine, ratios measured side by side much less.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -503,7 +504,29 @@ def throughput(owner: Any, data: Data, db_name: str, ns: list[int], seconds: flo
 
 
 # -- latency against data size ------------------------------------------------------------
+# GET /posts/popular as it was before the precomputed ranking (sql/migrations/0012): the whole
+# window read and sorted by score. Kept as the contrast in the data-size series.
+POPULAR_FULL_WINDOW = """
+SELECT p.post_id, (p.view_count * 0.1 + p.like_count * 2 + p.comment_count * 3) AS score
+FROM posts p
+WHERE p.status = 'published' AND p.published_at >= now() - make_interval(days => CAST(:days AS int))
+ORDER BY score DESC, p.post_id DESC
+LIMIT CAST(:limit AS int)
+"""
+
+
+def refresh_ranking(owner: Any) -> float:
+    """Run the statistics schedule's ranking refresh, as a deployed stack would have; its ms."""
+    started = time.perf_counter()
+    owner.run("SELECT refresh_popular_post_days()")
+    spent = (time.perf_counter() - started) * 1000
+    owner.run("ANALYZE popular_post_days")
+    return round(spent, 1)
+
+
 def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) -> dict[str, Any]:
+    import posts_queries
+
     from shared.db import get_database
 
     h = handlers()
@@ -511,6 +534,10 @@ def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) ->
     conn = get_database().connection()
     cursor = cursor_for_page(owner, depth, limit)
     post_events = [ev["post_get"](i) for i in range(len(data.posts))]
+    from tests.conftest import load_event
+    from tests.support.events import prepare
+
+    popular_list = prepare(load_event("posts/list.json"), query={"limit": str(limit), "sort": "popular"})
     state = {"i": 0}
 
     def by_id() -> None:
@@ -522,7 +549,13 @@ def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) ->
         "GET /posts page 1": lambda: call(h["posts"], ev["post_list"](limit)),
         f"GET /posts page {depth} (keyset)": lambda: call(h["posts"], ev["post_list"](limit, cursor)),
         f"OFFSET query page {depth}": lambda: conn.run(OFFSET_PAGE, limit=limit, offset=(depth - 1) * limit),
+        "GET /posts/popular": lambda: call(h["posts"], ev["reads"]["GET /posts/popular"][1]),
+        "popular statement (0012)": lambda: conn.run(posts_queries.POPULAR_POSTS, days=30, limit=10),
+        "popular statement, full-window sort (before 0012)": lambda: conn.run(POPULAR_FULL_WINDOW, days=30, limit=10),
+        "GET /users/statistics": lambda: call(h["users"], ev["reads"]["GET /users/statistics"][1]),
     }
+    if data.published <= 200_000:  # linear in the posts that match (see BENCHMARKS notes): seconds at 1M
+        cands["GET /posts?sort=popular"] = lambda: call(h["posts"], popular_list)
     return {n: summarize(v) for n, v in interleave(cands, rounds).items()}
 
 
@@ -561,3 +594,82 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
         total = next((r[0] for r in rows if r[0].startswith("Execution Time")), "")
         out[name] = {"execution": total.split(":", 1)[-1].strip(), "plan": text}
     return out
+
+
+# -- where a warm request's time goes ------------------------------------------------------
+PROFILE_GROUPS = (
+    # (group, substrings of a function's file name), first match wins
+    ("driver and socket wait", ("pg8000", "shared/wire.py", "shared/db.py", "socket", "select", "_ssl", "ssl.py")),
+    ("validation", ("event_handler/middlewares", "event_handler/openapi", "pydantic")),
+    ("logger", ("aws_lambda_powertools/logging", "jmespath", "logging/__init__.py")),
+    ("metrics", ("aws_lambda_powertools/metrics", "warnings.py")),
+    ("resolver", ("event_handler/api_gateway.py", "event_handler/util", "utilities/data_classes", "shared/http.py")),
+    ("route and query code", ("functions/", "posts_app", "posts_queries", "shared/errors.py")),
+)
+
+
+def warm_profile(data: Data, rounds: int) -> dict[str, Any]:
+    """GET /posts/{post_id}, warm, taken apart two ways.
+
+    Stages (interleaved, medians): the raw driver statement; the layer's query function
+    (Database.one + Session); the resolver (`app.resolve`: routing, request validation, the
+    route, the response); the handler (adds the logger's context, the EMF flush, the guards).
+    The differences between stages are the cost of each layer. Then a cProfile of the handler
+    attributes self time per group of modules (profiling inflates every call; the shares hold).
+    """
+    import cProfile
+    import pstats
+
+    import posts_queries
+
+    import posts_app
+    from shared.db import get_database
+    from shared.http import Identity
+
+    ev = events_for(data)
+    conn = get_database().connection()
+    k = len(data.posts)
+    events = [ev["post_get"](i) for i in range(k)]
+    who = Identity(sub=data.caller, email=None, groups=frozenset())
+    state = {"i": 0}
+
+    def nxt() -> int:
+        return state["i"] % k
+
+    stages: dict[str, Fn] = {
+        "raw driver": lambda: conn.run(
+            posts_queries.GET_POST, post_id=data.posts[nxt()], caller=data.caller, is_admin=False
+        ),
+        "query function": lambda: posts_queries.get_post(data.posts[nxt()], who),
+        "resolver": lambda: posts_app.app.resolve(events[nxt()], LambdaContext()),
+        "handler": lambda: call(posts_app.handler, events[nxt()]),
+    }
+    samples = interleave(stages, rounds, on_round=lambda r: state.__setitem__("i", r))
+    med = {n: summarize(v)["median"] for n, v in samples.items()}
+    names = list(stages)
+    layers = {f"{b} - {a}": round((med[b] - med[a]) * 1000, 1) for a, b in itertools.pairwise(names)}
+
+    profiler = cProfile.Profile()
+    n = max(rounds, 200)
+    with quiet_stdout():
+        profiler.enable()
+        for i in range(n):
+            posts_app.handler(events[i % k], LambdaContext())
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    groups: dict[str, float] = {g: 0.0 for g, _ in PROFILE_GROUPS}
+    groups["other (stdlib: json, re, uuid, ...)"] = 0.0
+    total = 0.0
+    for (filename, _line, func), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        total += tottime
+        where = f"{filename}:{func}"
+        group = next((g for g, keys in PROFILE_GROUPS if any(key in where for key in keys)), None)
+        groups[group or "other (stdlib: json, re, uuid, ...)"] += tottime
+    shares = {g: round(t / total, 3) for g, t in groups.items()}
+    handler_us = med["handler"] * 1000
+    return {
+        "median_us": {n: round(v * 1000, 1) for n, v in med.items()},
+        "layer_us": layers,
+        "profile_share": shares,
+        "profile_us_at_median": {g: round(s * handler_us, 1) for g, s in shares.items()},
+    }

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, LikeState
 
+from shared import snapstart
 from shared.http import (
     ErrorBody,
     create_app,
@@ -203,3 +204,4 @@ def unlike_comment(comment_id: str):
 
 
 handler = make_handler(app)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore

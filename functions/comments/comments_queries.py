@@ -198,9 +198,11 @@ WITH target AS (
 ), upd AS (
     UPDATE comments c SET content = :content::text
     WHERE c.comment_id = :comment_id::uuid AND c.user_id = :user_id::uuid AND c.status = 'active'
+      AND EXISTS (SELECT 1 FROM users a WHERE a.user_id = :user_id::uuid AND a.is_active)
     RETURNING c.*
 )
 SELECT t.user_id, t.status,
+       EXISTS (SELECT 1 FROM users a WHERE a.user_id = :user_id::uuid AND a.is_active) AS author_active,
        (SELECT {COMMENT_JSON} FROM upd c LEFT JOIN users u ON u.user_id = c.user_id) AS comment
 FROM target t
 """
@@ -428,6 +430,8 @@ def update_comment(who: Identity, comment_id: str, content: str) -> str:
     if str(row["user_id"]) != who.sub:
         raise Forbidden("only the author can edit a comment")
     if row["comment"] is None:
+        if not row["author_active"]:
+            raise _inactive()
         raise _not_editable(row["status"])
     return row["comment"]
 

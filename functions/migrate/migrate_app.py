@@ -71,6 +71,20 @@ def connect_with_retry(database: Database, deadline: float) -> Any:
             delay = min(delay * 2, 15.0)
 
 
+def rotation_in_flight(secret_id: str, current_password: str) -> bool:
+    """True while the secret has an AWSPENDING version with another password than AWSCURRENT:
+    between createSecret and finishSecret of a rotation. Once a rotation finishes, AWSPENDING
+    is on the AWSCURRENT version or on none (Secrets Manager User Guide, "Rotation by Lambda
+    function": staging labels)."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        pending = get_secret_json(secret_id, max_age=0, force=True, version_stage="AWSPENDING")
+    except (GetParameterError, AppError):
+        return False
+    return str(pending.get("password")) != current_password
+
+
 def run_migrations(deadline: float) -> dict[str, Any]:
     settings = get_settings()
     database = Database(settings.db)
@@ -79,8 +93,14 @@ def run_migrations(deadline: float) -> dict[str, Any]:
         found = migrations.load(migrations_dir())
         applied = migrations.apply(conn, found, log=logger.info)
         for role, secret_id in settings.role_secrets.items():
-            password = get_secret_json(secret_id, max_age=0, force=True)["password"]
-            migrations.set_role_password(conn, role, str(password))
+            password = str(get_secret_json(secret_id, max_age=0, force=True)["password"])
+            if rotation_in_flight(secret_id, password):
+                # The rotation has set (or is about to set) AWSPENDING's password in the
+                # database; putting AWSCURRENT's back would lock the role out once
+                # finishSecret makes AWSPENDING current. The rotation owns the password now.
+                logger.info("a rotation is under way; the role's password is left to it", extra={"role": role})
+                continue
+            migrations.set_role_password(conn, role, password)
         version = found[-1].version if found else 0
         return {"Applied": len(applied), "Version": version}
     finally:

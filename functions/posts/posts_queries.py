@@ -177,12 +177,14 @@ WITH patch AS (
         version = p.version + 1
     FROM target t, patch x
     WHERE p.post_id = t.post_id
-      AND (p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))
+      AND (CAST(:is_admin AS boolean) OR (p.user_id = CAST(:caller AS uuid) AND EXISTS (
+            SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active)))
       AND p.status <> 'archived'
       AND (CAST(:expected AS int[]) IS NULL OR p.version = ANY (CAST(:expected AS int[])))
     RETURNING p.*
 )
 SELECT t.user_id::text AS owner, t.status,
+       EXISTS (SELECT 1 FROM users c WHERE c.user_id = CAST(:caller AS uuid) AND c.is_active) AS caller_active,
        (SELECT """
     + POST_JSON
     + """ FROM upd p JOIN users u ON u.user_id = p.user_id) AS body,
@@ -623,28 +625,86 @@ def list_posts(
     return '{"items":[' + ",".join(r["item"] for r in items) + '],"next_cursor":' + tail + "}"
 
 
-# Top posts of the last `days` days by score: the published_at range comes from
-# idx_posts_published_feed, then a top-N sort of that window.
+# Top posts of the last `days` days by score, without reading the whole window. The window
+# splits into disjoint published_at ranges (sql/migrations/0012), each giving its top `limit`:
+#   S1 [since, first_day)                   the partial first UTC day D. If at least `limit` of D's
+#                                           ranked posts (its top 50) fall inside, its top `limit` is
+#                                           among them (any other post of D scored lower than all 50):
+#                                           read from the ranking. Otherwise live, idx_posts_published_feed.
+#   S2 [first_day, ranked_through)          complete days: popular_post_days, read best-first through
+#                                           idx_popular_post_days_rank (the table holds no later day)
+#   S3 [max(first_day, ranked_through), today)  days the ranking has not reached yet: live; empty
+#                                           unless the refresh is late (then skipped by a one-time filter)
+#   S4 [today, now]                         today (UTC): live
+# The bounds are expressions of now() and :days, so the planner sees the real ranges. Days are 24
+# hours of UTC. Order and ties: (score DESC, post_id DESC) everywhere. Ranked rows carry their
+# score as ranked (at most one refresh period old).
+_SINCE = "(now() - make_interval(days => CAST(:days AS int)))"
+_FIRST_DAY = "(date_trunc('day', " + _SINCE + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '24 hours')"
+_BOUNDARY_DAY = "CAST((" + _FIRST_DAY + " - interval '24 hours') AT TIME ZONE 'UTC' AS date)"
+_TODAY = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+_RANKED = "coalesce((SELECT ranked_through FROM popular_ranking_state), '-infinity')"
+
+
+def _live(where: str) -> str:
+    return (
+        "(SELECT p.post_id, " + SCORE + " AS score FROM posts p WHERE p.status = 'published' AND " + where + " "
+        "ORDER BY score DESC, p.post_id DESC LIMIT CAST(:limit AS int))"
+    )
+
+
+def _ranked(where: str) -> str:
+    return (
+        "(SELECT r.post_id, r.score FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id "
+        "WHERE p.status = 'published' AND "
+        + where
+        + " ORDER BY r.score DESC, r.post_id DESC LIMIT CAST(:limit AS int))"
+    )
+
+
 POPULAR_POSTS = (
     """
+WITH boundary AS (
+    SELECT count(*) >= CAST(:limit AS int) AS ranked
+    FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id
+    WHERE p.status = 'published' AND r.day = """
+    + _BOUNDARY_DAY
+    + " AND r.published_at >= "
+    + _SINCE
+    + """
+), top AS (
+    """
+    + _ranked("(SELECT ranked FROM boundary) AND r.day = " + _BOUNDARY_DAY + " AND r.published_at >= " + _SINCE)
+    + "\n    UNION ALL "
+    + _live("NOT (SELECT ranked FROM boundary) AND p.published_at >= " + _SINCE + " AND p.published_at < " + _FIRST_DAY)
+    + "\n    UNION ALL "
+    + _ranked("r.day >= CAST(" + _FIRST_DAY + " AT TIME ZONE 'UTC' AS date)")
+    + "\n    UNION ALL "
+    + _live(
+        _RANKED
+        + " < "
+        + _TODAY
+        + " AND p.published_at >= greatest("
+        + _FIRST_DAY
+        + ", "
+        + _RANKED
+        + ") AND p.published_at < "
+        + _TODAY
+    )
+    + "\n    UNION ALL "
+    + _live("p.published_at >= " + _TODAY)
+    + """
+)
 SELECT json_build_object('items', coalesce(json_agg(json_build_object(
            'post_id', p.post_id, 'title', p.title, 'slug', p.slug, 'excerpt', p.excerpt,
            'featured_image_url', p.featured_image_url, 'tags', coalesce(p.tags, '{}'::text[]),
            'view_count', p.view_count, 'like_count', p.like_count, 'comment_count', p.comment_count,
-           'score', p.score, 'published_at', p.published_at, 'author', """
+           'score', t.score, 'published_at', p.published_at, 'author', """
     + AUTHOR_JSON
     + """
-       ) ORDER BY p.score DESC, p.post_id DESC), '[]'::json)) AS body
-FROM (
-    SELECT p.post_id, p.user_id, p.title, p.slug, p.excerpt, p.featured_image_url, p.tags, p.view_count,
-           p.like_count, p.comment_count, p.published_at, """
-    + SCORE
-    + """ AS score
-    FROM posts p
-    WHERE p.status = 'published' AND p.published_at >= now() - make_interval(days => CAST(:days AS int))
-    ORDER BY score DESC, p.post_id DESC
-    LIMIT CAST(:limit AS int)
-) p
+       ) ORDER BY t.score DESC, t.post_id DESC), '[]'::json)) AS body
+FROM (SELECT post_id, score FROM top ORDER BY score DESC, post_id DESC LIMIT CAST(:limit AS int)) t
+JOIN posts p ON p.post_id = t.post_id
 JOIN users u ON u.user_id = p.user_id
 """
 )
@@ -809,6 +869,9 @@ def update_post(post_id: str, who: Identity, changes: dict[str, Any], expected: 
     if row["body"] is not None:
         return row["body"], row["version"]
     _deny(row["owner"], row["status"], who)
+    if not who.is_admin and not row["caller_active"]:
+        # A deactivated account publishes and edits nothing, as it creates nothing.
+        raise Forbidden("your account is deactivated", code="account_inactive")
     if row["status"] == "archived":
         raise Conflict("the post is archived; archived posts cannot be edited", code="post_archived")
     raise _stale()

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import stats_queries as q
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from shared import snapstart
 from shared.db import Database, get_database
 from shared.errors import AppError, ServiceUnavailable, Unprocessable
 from shared.http import IsoDateTime, create_app, json_response, make_handler, require_admin
@@ -109,6 +110,22 @@ def publish(values: dict[str, Any], previous: dict[str, Any] | None, duration_ms
     return published + 2
 
 
+def refresh_popular(writer: Database) -> tuple[int | None, int]:
+    """Recompute GET /posts/popular's per-day ranking: (rows ranked or None if it failed, ms).
+
+    A failed refresh (e.g. cancelled by the writer role's statement_timeout on a large table)
+    never fails the statistics: the ranking keeps its last state, and GET /posts/popular reads
+    the days it has not ranked live (correct, slower). PopularRankingFailed says so.
+    """
+    started = time.perf_counter()
+    try:
+        ranked = int(writer.value(q.REFRESH_POPULAR))
+    except AppError as exc:
+        logger.warning("popular ranking not refreshed", extra={"code": exc.code, "error": exc.message})
+        return None, int((time.perf_counter() - started) * 1000)
+    return ranked, int((time.perf_counter() - started) * 1000)
+
+
 def run(event: dict[str, Any]) -> dict[str, Any]:
     at = scheduled_time(event)
     source_db, source = _source_database()
@@ -116,6 +133,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     values, details = collect(source_db)
     duration_ms = int((time.perf_counter() - started) * 1000)
+    ranked, ranking_ms = refresh_popular(writer)  # before the duplicate check: a retried slot refreshes too
     previous_row = writer.one(q.PREVIOUS_COUNTERS, scheduled_at=at)
     previous = previous_row["metrics"] if previous_row else None
     recorded = writer.write_one(
@@ -132,6 +150,10 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
         )
         return {"status": "duplicate", "scheduled_at": at.isoformat()}
     count = publish(values, previous, duration_ms)
+    if ranked is None:
+        metrics.add_metric(name="PopularRankingFailed", unit=C, value=1)
+    else:
+        metrics.add_metric(name="PopularRankingDuration", unit=MetricUnit.Milliseconds, value=ranking_ms)
     logger.info(
         "statistics published",
         extra={
@@ -139,6 +161,7 @@ def run(event: dict[str, Any]) -> dict[str, Any]:
             "source": source,
             "duration_ms": duration_ms,
             "metrics_published": count,
+            "popular_posts_ranked": ranked,
             "top_authors": details.get("top_authors"),
             "unused_indexes": details.get("unused_indexes"),
             "slow_statements": details.get("slow_statements"),
@@ -218,3 +241,4 @@ def health():
 
 
 handler = make_handler(app, extra=on_schedule)
+snapstart.register(app)  # SnapStart: primed before the snapshot, reset after a restore

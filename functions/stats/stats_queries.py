@@ -168,3 +168,7 @@ FROM (
 """
 
 HEALTH = "SELECT coalesce(max(version), 0) AS schema_version FROM schema_migrations"
+
+# GET /posts/popular's precomputed ranking (sql/migrations/0012): each complete UTC day's top 50,
+# recomputed on every scheduled run. Runs on the writer; returns the rows ranked.
+REFRESH_POPULAR = "SELECT refresh_popular_post_days()"

@@ -33,6 +33,7 @@ from users_models import (
     search_query,
 )
 
+from shared import snapstart
 from shared.db import get_database
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from shared.http import (
@@ -120,17 +121,27 @@ def register_user(who: Identity, body: UserCreate) -> tuple[str, int]:
             )
     database = get_database()
     try:
-        row = database.write_one(
-            sql.REGISTER_USER,
-            user_id=who.sub,
-            email=email,
-            username=body.username,
-            first_name=body.first_name,
-            last_name=body.last_name,
-            phone_number=body.phone_number,
-            date_of_birth=body.date_of_birth,
-            profile_image_url=body.profile_image_url,
+        # One round trip, one transaction: the address leaves any other row, then the user is
+        # stored (a verified address is the account's that proved it last: RELEASE_EMAIL).
+        _, rows = database.run_atomic(
+            [
+                (sql.RELEASE_EMAIL, {"email": email, "user_id": who.sub}),
+                (
+                    sql.REGISTER_USER,
+                    {
+                        "user_id": who.sub,
+                        "email": email,
+                        "username": body.username,
+                        "first_name": body.first_name,
+                        "last_name": body.last_name,
+                        "phone_number": body.phone_number,
+                        "date_of_birth": body.date_of_birth,
+                        "profile_image_url": body.profile_image_url,
+                    },
+                ),
+            ]
         )
+        row = rows[0]
     except Conflict as exc:
         if not any(d.get("field") == "user_id" for d in exc.details):
             raise
@@ -138,7 +149,7 @@ def register_user(who: Identity, body: UserCreate) -> tuple[str, int]:
         if earlier is None:
             raise
         return earlier["body"], 200
-    return row["body"], 201  # type: ignore[index]
+    return row["body"], 201
 
 
 def list_users(verified: bool | None, search: UserSearch | None, limit: int, cursor: str | None) -> str:
@@ -246,14 +257,16 @@ def user_posts(user_id: str, limit: int, cursor: str | None, *, all_statuses: bo
 def record_login(user_id: str, email: str | None = None) -> None:
     """Set last_login_at and, when Cognito vouches for it, the user's current address.
 
-    `email` is None unless the user pool says `email_verified` is "true". An address
-    that another account holds stays with that account (logged and counted)."""
-    row = get_database().write_one(sql.UPDATE_LAST_LOGIN, user_id=user_id, email=email)
-    if email is not None and row is not None and not row["email_stored"]:
-        metrics.add_metric(name="VerifiedEmailNotStored", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "the verified address belongs to another account; the stored one is kept", extra={"user_id": user_id}
-        )
+    `email` is None unless the user pool says `email_verified` is "true". A verified address
+    is this account's from now on: another row that still holds it gives it up (RELEASE_EMAIL),
+    and that account gets its own current address at its next sign-in. Nothing happens for a
+    sub that is not registered."""
+    get_database().run_atomic(
+        [
+            (sql.RELEASE_EMAIL_OF_REGISTERED, {"email": email, "user_id": user_id}),
+            (sql.UPDATE_LAST_LOGIN, {"user_id": user_id, "email": email}),
+        ]
+    )
 
 
 # -- routes ---------------------------------------------------------------------------
@@ -536,3 +549,5 @@ def on_cognito_event(event: dict[str, Any], context: Any) -> Any:
 
 
 handler = make_handler(app, extra=on_cognito_event)
+# SnapStart: primed before the snapshot; after a restore, a connection of its own, warmed by a read
+snapstart.register(app, warm=[(sql.GET_USER_PUBLIC, {"user_id": snapstart.PLACEHOLDER_ID})])

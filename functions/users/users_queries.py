@@ -63,6 +63,21 @@ SEARCH_MATCH = (
 )
 
 # -- users ----------------------------------------------------------------------------
+# A verified address belongs to the account that proved it last: any other row holding it
+# (a deactivated account, or one whose owner has since moved to another address in the user
+# pool and not signed in again) gives it up, in the same transaction as the statement that
+# stores it. Only a verified address (:email NULL otherwise) ever reaches this statement, and
+# only for a registered caller, or one registering in the same transaction.
+RELEASE_EMAIL = """
+UPDATE users o SET email = NULL
+WHERE CAST(:email AS text) IS NOT NULL
+  AND lower(o.email) = lower(CAST(:email AS text))
+  AND o.user_id <> :user_id
+"""
+
+# The same for a sign-in: only when the signer is a registered user.
+RELEASE_EMAIL_OF_REGISTERED = RELEASE_EMAIL + "  AND EXISTS (SELECT 1 FROM users s WHERE s.user_id = :user_id)\n"
+
 REGISTER_USER = (
     """
 INSERT INTO users AS u (user_id, email, username, first_name, last_name, phone_number, date_of_birth, profile_image_url)
@@ -168,21 +183,14 @@ RETURNING user_id
 """
 
 # The seed's update_last_login (Cognito post-authentication trigger).
-# A sign-in: last_login_at, and the address Cognito has verified for this user when it
-# is given (:email NULL keeps the stored one). An address another account holds is not
-# taken over: that account keeps it until it signs in with its own new address.
+# A sign-in: last_login_at, and the address Cognito has verified for this user when it is
+# given (:email NULL keeps the stored one); RELEASE_EMAIL runs first in the same transaction.
 UPDATE_LAST_LOGIN = """
 UPDATE users AS u
 SET last_login_at = CURRENT_TIMESTAMP,
-    email = CASE
-        WHEN CAST(:email AS text) IS NULL THEN u.email
-        WHEN EXISTS (
-            SELECT 1 FROM users o WHERE lower(o.email) = lower(CAST(:email AS text)) AND o.user_id <> u.user_id
-        ) THEN u.email
-        ELSE CAST(:email AS text)
-    END
+    email = coalesce(CAST(:email AS text), u.email)
 WHERE u.user_id = :user_id
-RETURNING u.email IS NOT DISTINCT FROM CAST(:email AS text) AS email_stored
+RETURNING u.user_id
 """
 
 # -- profiles -------------------------------------------------------------------------

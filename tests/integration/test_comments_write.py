@@ -278,3 +278,13 @@ def test_a_deleted_comment_with_replies_stays_as_a_placeholder(handler, world, o
 @pytest.mark.parametrize("comment_id", [str(uuid.uuid4()), "not-a-uuid"])
 def test_delete_unknown_comment_is_404(handler, world, comment_id):
     assert call(handler, delete(comment_id, as_user(world["reader"]))).status == 404
+
+
+def test_a_deactivated_author_cannot_edit_their_comments(handler, world, owner_conn):
+    # Given the reader's account is deactivated after they commented
+    owner_conn.run("UPDATE users SET is_active = false WHERE user_id = :u", u=world["reader"])
+    # When they edit their comment
+    reply = call(handler, edit(world["comment"], {"content": "SPAM edited after ban"}, as_user(world["reader"])))
+    # Then it is refused and the comment is unchanged
+    assert (reply.status, reply.error_code) == (403, "account_inactive")
+    assert comment_row(owner_conn, world["comment"])["content"] == "first!"

@@ -191,3 +191,41 @@ def test_a_real_admin_url_is_not_needed(fresh):
     conn = connect_url(owner_url)
     assert conn.run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [[False]]
     conn.close()
+
+
+def test_a_deploy_during_a_rotation_leaves_the_password_to_the_rotation(fresh, catcher, aws):
+    """A stack update can run the migrations between a rotation's setSecret and finishSecret.
+    Setting the role's password from AWSCURRENT then would put the old one back, and the role
+    would be locked out once finishSecret makes the new one current."""
+    from tests.support.auth import password_is_checked
+    from tests.support.rotation import Rotation
+
+    if not password_is_checked(fresh):
+        pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
+    from shared.migrations import set_role_password
+
+    assert invoke("migrate/create.json", catcher)["Status"] == "SUCCESS"
+    owner = fresh.connect(provision.OWNER)
+    before = fresh.passwords[provision.APP]
+    rotation = Rotation(aws["client"], f"{fresh.name}/{provision.APP}", provision.APP, fresh.passwords)
+    try:
+        # Given a rotation between setSecret and finishSecret
+        rotation.create_secret()
+        rotation.set_secret(owner)
+        # When a deploy runs the migrations
+        assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+        # Then, once the rotation finishes, the role logs in with the new current password
+        rotation.finish_secret()
+        assert rotation.current_password() == fresh.passwords[provision.APP]
+        conn = fresh.connect(provision.APP)
+        assert conn.run("SELECT current_user") == [[provision.APP]]
+        conn.close()
+        # And a deploy with no rotation under way still sets the password from AWSCURRENT
+        assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+        conn = fresh.connect(provision.APP)
+        conn.close()
+    finally:
+        # Roles are cluster-wide: put back the password the session's other databases expect
+        set_role_password(owner, provision.APP, before)
+        fresh.passwords[provision.APP] = before
+        owner.close()

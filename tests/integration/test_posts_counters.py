@@ -83,12 +83,18 @@ def test_a_readers_repeated_views_count_once_per_window(post, owner_conn):
     again = [view(post, source_ip="198.51.100.7", user_agent="Reader/1.0") for _ in range(5)]
     # Then each answers the unchanged count
     assert [r.body for r in again] == [{"view_count": 1}] * 5
-    # While another client at the same address (another browser), or the same one elsewhere, counts
-    assert view(post, source_ip="198.51.100.7", user_agent="Other/2.0").body == {"view_count": 2}
+    # And so does the same address with another user agent or forged X-Forwarded-For (the
+    # client chooses both), an IPv4-mapped spelling of it, or another host of its IPv6 /64
+    assert view(post, source_ip="198.51.100.7", user_agent="Other/2.0").body == {"view_count": 1}
+    assert view(post, source_ip="::ffff:198.51.100.7", user_agent="Reader/1.0").body == {"view_count": 1}
+    assert view(post, source_ip="2001:db8:1:2::10").body == {"view_count": 2}
+    assert view(post, source_ip="2001:db8:1:2:aaaa::99").body == {"view_count": 2}
+    # While another address counts
     assert view(post, source_ip="198.51.100.8", user_agent="Reader/1.0").body == {"view_count": 3}
+    assert view(post, source_ip="2001:db8:1:3::10").body == {"view_count": 4}
     # And once the window has passed, the first reader counts again
     owner_conn.run("UPDATE post_view_marks SET counted_at = now() - interval '61 minutes' WHERE post_id = :p", p=post)
-    assert view(post, source_ip="198.51.100.7", user_agent="Reader/1.0").body == {"view_count": 4}
+    assert view(post, source_ip="198.51.100.7", user_agent="Reader/1.0").body == {"view_count": 5}
 
 
 def test_the_mark_stores_a_digest_not_the_address(post, owner_conn):

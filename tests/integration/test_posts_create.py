@@ -107,10 +107,13 @@ def test_a_chosen_slug_that_is_taken_is_a_conflict(people):
 def test_client_post_id_makes_create_idempotent(people, owner_conn):
     post_id = str(uuid.uuid4())
     first = create({**BODY, "post_id": post_id}, people.author_claims)
-    retry = create({**BODY, "post_id": post_id, "title": "Changed on retry"}, people.author_claims)
+    retry = create({**BODY, "post_id": post_id}, people.author_claims)
     assert (first.status, retry.status) == (201, 200)
     assert retry.body == first.body  # the existing post, unchanged
     assert retry.headers["location"] == f"/posts/{post_id}"
+    # the id names that request: another body under it is refused, not silently dropped
+    changed = create({**BODY, "post_id": post_id, "title": "Changed on retry"}, people.author_claims)
+    assert (changed.status, changed.error_code) == (422, "idempotency_key_reused")
     assert count_posts(owner_conn) == 1
     # another author using the same id is a conflict, not a takeover
     stolen = create({**BODY, "post_id": post_id}, people.other_claims)

@@ -244,3 +244,18 @@ def test_delete_with_stale_if_match_is_412(people, owner_conn, post):
     assert delete(post, people.author_claims, if_match='"1"').status == 412
     assert row(owner_conn, post)["status"] == "published"
     assert delete(post, people.author_claims, if_match='"2"').status == 204
+
+
+def test_a_deactivated_author_edits_and_publishes_nothing(people, owner_conn, post):
+    """A deactivated (banned) account creates nothing; it cannot publish or rewrite what it
+    wrote either. An administrator still can."""
+    # Given the author's account is deactivated (DELETE /users/{id})
+    owner_conn.run("UPDATE users SET is_active = false WHERE user_id = :u", u=people.author)
+    before = row(owner_conn, post)
+    # When the author patches their draft into a published post
+    reply = patch(post, {"content": "SPAM http://evil.example", "status": "published"}, people.author_claims)
+    # Then it is refused and nothing changes
+    assert (reply.status, reply.error_code) == (403, "account_inactive")
+    assert row(owner_conn, post) == before
+    # While an administrator may still edit it (moderation)
+    assert patch(post, {"title": "Moderated"}, people.admin_claims).status == 200

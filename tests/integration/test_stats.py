@@ -398,3 +398,20 @@ def test_replica_path_reads_from_the_replica_and_reports_lag(replica, known_data
     assert owner_conn.run("SELECT source FROM stats_snapshots WHERE scheduled_at = '2026-11-23T12:00:00Z'") == [
         ["replica"]
     ]
+
+
+def test_a_failed_popular_ranking_never_fails_the_statistics(stats_env, known_data, capsys, monkeypatch):
+    # Given a refresh that the database cancels (as a statement_timeout would)
+    monkeypatch.setattr(stats_app.q, "REFRESH_POPULAR", "SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(1)")
+    result, published, _ = run_schedule(capsys)
+    # Then the statistics are published all the same, and the failure is a metric
+    assert result["status"] == "published"
+    assert published["PopularRankingFailed"] == 1
+    assert "PopularRankingDuration" not in published
+
+
+def test_the_scheduled_run_refreshes_the_popular_ranking(stats_env, known_data, capsys, owner_conn):
+    _, published, _ = run_schedule(capsys)
+    assert published["PopularRankingDuration"] >= 0
+    (through,), *_ = owner_conn.run("SELECT ranked_through FROM popular_ranking_state")
+    assert through == datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -242,11 +242,16 @@ def test_an_unverified_address_at_sign_in_changes_nothing(users, owner_conn):
     assert after["email"] == user["email"] and after["last_login_at"] is not None
 
 
-def test_an_address_another_account_holds_is_not_taken_and_sign_in_goes_on(users, owner_conn):
+def test_a_verified_address_another_account_holds_moves_to_the_one_signing_in(users, owner_conn):
+    """The holder moved to another address in the user pool and has not signed in since: the
+    person who proves the address now gets it at sign-in; the holder gets its own current address
+    at its next sign-in."""
     holder, other = make_user(owner_conn), make_user(owner_conn)
     owner_conn.run("UPDATE users SET last_login_at = NULL WHERE user_id = :u", u=str(other["user_id"]))
     event_back = sign_in(users, str(other["user_id"]), holder["email"].upper())
     assert event_back["triggerSource"] == "PostAuthentication_Authentication"
-    assert holders(owner_conn, holder["email"]) == [str(holder["user_id"])]
+    assert holders(owner_conn, holder["email"]) == [str(other["user_id"])]
     after = row(owner_conn, "SELECT email, last_login_at FROM users WHERE user_id = :u", u=str(other["user_id"]))
-    assert after["email"] == other["email"] and after["last_login_at"] is not None
+    assert after["email"] == holder["email"].upper() and after["last_login_at"] is not None
+    gone = row(owner_conn, "SELECT email FROM users WHERE user_id = :u", u=str(holder["user_id"]))
+    assert gone["email"] is None

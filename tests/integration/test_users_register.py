@@ -130,11 +130,21 @@ def test_taken_username_is_409_regardless_of_case(users, owner_conn):
     assert reply.body["error"]["details"] == [{"field": "username", "message": "this username is already taken"}]
 
 
-def test_taken_email_is_409_regardless_of_case(users, owner_conn):
-    make_user(owner_conn, email="taken@example.com")
-    reply = send(users, "create", claims=claims(new_sub(), email="TAKEN@example.com"), body={"username": "fresh"})
-    assert reply.status == 409
-    assert reply.body["error"]["details"][0]["field"] == "email"
+def test_a_verified_address_moves_to_the_account_that_proved_it_last(users, owner_conn):
+    """A verified address held by another row (a deactivated account, or one whose owner moved to
+    another address and has not signed in since) never locks out the person who proves it now:
+    the new registration gets it, whatever its case, and the other row gives it up."""
+    # Given a deactivated account that still holds an address
+    old = make_user(owner_conn, email="taken@example.com")
+    owner_conn.run("UPDATE users SET is_active = false WHERE user_id = :u", u=str(old["user_id"]))
+    # When someone registers with that address verified, in another case
+    sub = new_sub()
+    reply = send(users, "create", claims=claims(sub, email="TAKEN@example.com"), body={"username": "fresh"})
+    # Then they are registered with it, and the old row no longer holds it
+    assert reply.status == 201, reply.body
+    assert reply.body["email"] == "TAKEN@example.com"
+    holders = owner_conn.run("SELECT user_id::text FROM users WHERE lower(email) = 'taken@example.com'")
+    assert holders == [[sub]]
 
 
 def test_registering_twice_is_409_with_a_clear_message(users, seeded):

@@ -174,11 +174,13 @@ def prepare(
 
 def as_viewer(event: dict[str, Any], source_ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
     """The event as sent by another client: its source IP and user agent as API Gateway
-    reports them (requestContext.http), a fresh random user agent when none is given."""
+    reports them (requestContext.http); a fresh random address (198.18.0.0/15, the range for
+    tests) and user agent when none is given: a new reader."""
     http = event["requestContext"]["http"]
-    if source_ip is not None:
-        http["sourceIp"] = source_ip
-        event["headers"]["x-forwarded-for"] = source_ip
+    if source_ip is None:
+        source_ip = f"198.{18 + secrets.randbelow(2)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+    http["sourceIp"] = source_ip
+    event["headers"]["x-forwarded-for"] = source_ip
     agent = user_agent if user_agent is not None else "reader/" + secrets.token_hex(8)
     http["userAgent"] = agent
     event["headers"]["user-agent"] = agent

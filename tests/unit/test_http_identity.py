@@ -8,9 +8,12 @@ from shared.http import etag_of, identity_from_event, parse_groups
     [
         ("[admin editors]", {"admin", "editors"}),
         ("[admin]", {"admin"}),
-        ('["admin","x"]', {"admin", "x"}),
         (["admin"], {"admin"}),
-        ("admin,editors", {"admin", "editors"}),
+        # names are split on whitespace only: punctuation inside a group name grants nothing
+        ("[editors,admin]", {"editors,admin"}),
+        ('["admin"]', {'"admin"'}),
+        ('[readers "admin"]', {"readers", '"admin"'}),
+        ("admin editors", {"admin", "editors"}),
         ("[]", set()),
         (None, set()),
     ],
@@ -54,6 +57,15 @@ def _event(claims: dict) -> dict:
         # another issuer: RFC 9068 access tokens name client_id; ID tokens an aud
         ({"client_id": "c", "email": "a@example.com", "email_verified": "true"}, "access", None),
         ({"aud": "c", "email": "a@example.com", "email_verified": "true"}, "id", "a@example.com"),
+        # RFC 9068 access tokens carry aud too: client_id or scope makes them access tokens
+        ({"aud": "api", "client_id": "c", "email": "a@example.com", "email_verified": "true"}, "access", None),
+        ({"aud": "api", "scope": "read", "email": "a@example.com", "email_verified": "true"}, "access", None),
+        ({"token_use": "refresh", "aud": "c", "email": "a@example.com", "email_verified": "true"}, "access", None),
+        # claims that cannot be an address bind nothing
+        ({"token_use": "id", "email": "not-an-email", "email_verified": "true"}, "id", None),
+        ({"token_use": "id", "email": "c@example.com\nBcc: x@y.z", "email_verified": "true"}, "id", None),
+        ({"token_use": "id", "email": "a\ud800@example.com", "email_verified": "true"}, "id", None),
+        ({"token_use": "id", "email": "a" * 250 + "@x.jp", "email_verified": "true"}, "id", None),
     ],
 )
 def test_only_a_verified_id_token_email_is_the_identity_email(claims, token_use, email):

@@ -197,37 +197,50 @@ def claim_is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+# An address as a mailbox can carry it: one @, a dotted domain, no spaces or control
+# characters, at most 254 characters (RFC 5321 §4.5.3.1.3 path limit less the brackets).
+_EMAIL_CLAIM = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+
+
 def verified_email(claims: dict[str, Any]) -> str | None:
-    """The `email` claim when `email_verified` is true, else None (OpenID Connect Core 5.1)."""
+    """The `email` claim when `email_verified` is true (OpenID Connect Core 5.1), else None.
+
+    A claim that cannot be an address (no @, a line break, a lone surrogate, over 254
+    characters) binds nothing either: the issuer is trusted to verify, not to format."""
     email = claims.get("email")
-    if not isinstance(email, str) or not email.strip() or not claim_is_true(claims.get("email_verified")):
+    if not isinstance(email, str) or not claim_is_true(claims.get("email_verified")):
         return None
-    return email.strip()
+    email = email.strip()
+    if len(email) > 254 or not _EMAIL_CLAIM.match(email) or _SURROGATE.search(email):
+        return None
+    return email
 
 
 def token_use_of(claims: dict[str, Any]) -> TokenUse:
+    """`id` or `access`. Cognito names it (`token_use`). For another issuer, a JWT access token
+    carries `client_id` (required by RFC 9068 §2.2, besides `aud`) or a `scope`; an OpenID
+    Connect ID token carries neither."""
     use = claims.get("token_use")
     if use in ("id", "access"):
         return use  # type: ignore[return-value]
-    return "access" if "client_id" in claims and "aud" not in claims else "id"
+    if use is not None or "client_id" in claims or "scope" in claims or "scp" in claims:
+        return "access"  # an unknown token_use (e.g. refresh) binds no address either
+    return "id"
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
-    """`cognito:groups` as API Gateway delivers it: "[admin editors]" (or a list, or JSON)."""
+    """`cognito:groups` as API Gateway's HTTP API delivers an array claim: "[admin editors]",
+    names separated by spaces (a Cognito group name holds no whitespace). Nothing else splits a
+    name: "editors,admin" or "\"admin\"" is one group, not admin. A list (a test or the local
+    stack passing claims unflattened) is taken as it is."""
     if raw is None:
         return frozenset()
     if isinstance(raw, (list, tuple)):
         return frozenset(str(g) for g in raw if g)
     text = str(raw).strip()
     if text.startswith("[") and text.endswith("]"):
-        try:
-            parsed = json.loads(text)
-            if isinstance(parsed, list):
-                return frozenset(str(g) for g in parsed if g)
-        except ValueError:
-            pass
         text = text[1:-1]
-    return frozenset(g for g in re.split(r"[\s,]+", text) if g)
+    return frozenset(text.split())
 
 
 def identity_from_event(event: dict[str, Any]) -> Identity | None:

@@ -1,0 +1,229 @@
+"""SnapStart, simulated by fork: the parent is the snapshot, a forked child a restored environment.
+
+Lambda restores one snapshot into many environments. Whatever the parent holds at fork time (a
+database socket, cached secrets, random state) a child inherits exactly as a restored copy would.
+These tests run the registered hooks as Lambda does (before the snapshot in the parent, after
+the restore in the child) against the real test PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from shared import db as shared_db
+from shared import iam_auth, snapstart
+from shared.db import Database, get_database
+from shared.secrets import Credentials, database_credentials
+from shared.settings import load_settings
+from tests.conftest import layer_env, load_event
+from tests.support.api import call
+from tests.support.events import prepare
+
+
+def in_child(work: Callable[[], Any]) -> Any:
+    """Run `work` in a forked child and return what it returned (JSON), or raise what it raised."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with the moto server's threads running
+        pid = os.fork()
+    if pid == 0:  # the restored environment
+        os.close(read_end)
+        code = 0
+        try:
+            payload = {"ok": work()}
+        except BaseException as exc:
+            payload, code = {"error": repr(exc)}, 1
+        with os.fdopen(write_end, "w") as out:
+            out.write(json.dumps(payload, default=str))
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as inp:
+        payload = json.loads(inp.read() or '{"error": "no answer"}')
+    os.waitpid(pid, 0)
+    if "error" in payload:
+        raise AssertionError("in the restored child: " + payload["error"])
+    return payload["ok"]
+
+
+def backend_pid() -> int:
+    return int(get_database().value("SELECT pg_backend_pid()"))
+
+
+def test_every_function_primes_every_route_without_opening_a_socket(layer, monkeypatch):
+    import comments_app
+    import posts_app
+    import stats_app
+    import users_app
+
+    def no_socket(*_: Any, **__: Any) -> Any:
+        raise AssertionError("priming opened a database socket")
+
+    monkeypatch.setattr(shared_db, "open_socket", no_socket)
+    for module in (users_app, posts_app, comments_app, stats_app):
+        routes = list(snapstart._routes(module.app))
+        statuses = snapstart.prime(module.app)
+        # one answer per route at least, each an error of the documented shape, none a 500
+        assert sum(statuses.values()) >= len(routes) > 0, module.__name__
+        assert set(statuses) <= {400, 401, 403, 404, 409, 412, 422, 503}, (module.__name__, statuses)
+    assert shared_db._databases == {}  # the offline stand-in is gone; nothing is cached
+
+
+def test_functions_register_their_hooks_at_import():
+    from snapshot_restore_py import get_after_restore, get_before_snapshot
+
+    import posts_app
+    import users_app
+
+    primed = [args[0] for func, args, _ in get_before_snapshot() if func is snapstart.prime]
+    assert posts_app.app in primed and users_app.app in primed
+    assert [f for f, _, _ in get_after_restore()].count(snapstart.restore) == 1
+
+
+def test_without_the_restore_hook_a_child_would_answer_on_the_parents_session(db):
+    """The hazard the hook removes, shown: a forked copy talks on the parent's socket."""
+    parent = backend_pid()
+    assert in_child(backend_pid) == parent
+
+
+def test_a_restored_child_never_answers_on_the_parents_session(db):
+    # Given a parent that primed (the snapshot) and holds an open session anyway
+    snapstart.run_before_snapshot_hooks()
+    parent = backend_pid()
+
+    # When a restored child serves its first request
+    def restored() -> dict[str, Any]:
+        snapstart.run_after_restore_hooks()
+        pid = backend_pid()
+        import posts_app
+
+        reply = call(posts_app.handler, prepare(load_event("posts/popular.json")))
+        return {"pid": pid, "status": reply.status}
+
+    child = in_child(restored)
+
+    # Then it answered on a session of its own, and the parent's session is intact
+    assert child["status"] == 200
+    assert child["pid"] != parent
+    assert backend_pid() == parent
+
+
+def test_a_restored_child_has_its_connection_before_the_first_request(db):
+    snapstart.run_before_snapshot_hooks()
+
+    def restored() -> bool:
+        snapstart.run_after_restore_hooks()
+        return shared_db._databases["primary"]._conn is not None  # opened by the hook, not by a request
+
+    assert in_child(restored) is True
+
+
+def test_restore_never_fails_when_the_database_is_down(layer, monkeypatch, free_tcp_port):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DB_PORT", str(free_tcp_port))  # nothing listens there
+    get_settings.cache_clear()
+    snapstart.restore()  # no exception: the first request will answer 503 and try again
+    assert shared_db._databases["primary"]._conn is None
+    get_settings.cache_clear()
+
+
+def test_restored_children_draw_different_random_numbers(db):
+    snapstart.run_before_snapshot_hooks()
+    random.seed(1234)  # a snapshot holds one random state
+
+    def restored() -> float:
+        snapstart.run_after_restore_hooks()
+        return random.random()
+
+    assert in_child(restored) != in_child(restored)
+
+
+def test_restore_forgets_cached_secrets(db):
+    from aws_lambda_powertools.utilities import parameters
+
+    backend_pid()  # fetched and cached the secret
+    provider = parameters.base.DEFAULT_PROVIDERS["secrets"]
+    assert provider.store
+    snapstart.restore()
+    # the provider goes with its cache and its client (whose pooled HTTPS sockets were in the snapshot)
+    assert parameters.base.DEFAULT_PROVIDERS.get("secrets") is not provider
+
+
+# -- the IAM auth token: signed at each connect, never older than its 15 minutes -------------
+class Clock:
+    """Stands in for shared.iam_auth's datetime: `now` is set by the test."""
+
+    def __init__(self, now: datetime):
+        self.now_value = now
+
+    def now(self, tz: Any = None) -> datetime:
+        return self.now_value
+
+
+def token_time(token: str) -> datetime:
+    query = parse_qs(urlparse("https://" + token).query)
+    assert query["X-Amz-Expires"] == ["900"]
+    return datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+@pytest.fixture()
+def iam_database(db, monkeypatch):
+    """A Database whose logins sign an IAM token (recorded with the clock), then log in with the
+    test server's password (the test server does not check IAM tokens)."""
+    clock = Clock(datetime.now(UTC))
+    monkeypatch.setattr(iam_auth, "datetime", clock)
+    iam = load_settings(layer_env(db, DB_AUTH="iam", DB_USER="blog_app")).db
+    real = load_settings(layer_env(db)).db
+    used: list[tuple[datetime, datetime]] = []  # (token time, clock at login)
+
+    def credentials(_: Any, *, force: bool = False) -> Credentials:
+        token = database_credentials(iam).password
+        used.append((token_time(token), clock.now_value))
+        return database_credentials(real, force=force)
+
+    database = Database(real, credentials=credentials)
+    monkeypatch.setitem(shared_db._databases, "primary", database)
+    yield database, clock, used
+    database.close()
+
+
+def test_an_iam_token_is_signed_at_each_login_never_reused(iam_database):
+    database, clock, used = iam_database
+    database.value("SELECT 1")
+    # 16 minutes later the session is gone (say, the proxy's idle timeout): the next login signs anew
+    clock.now_value += timedelta(minutes=16)
+    database.discard()
+    database.value("SELECT 1")
+    assert len(used) == 2
+    for signed, login in used:
+        assert timedelta(0) <= login - signed <= timedelta(minutes=15)
+
+
+def test_a_restored_child_never_logs_in_with_a_token_from_before_the_snapshot(iam_database):
+    database, clock, used = iam_database
+    snapstart.run_before_snapshot_hooks()
+    shared_db._databases["primary"] = database
+    database.value("SELECT 1")  # the parent logged in at T
+    snapshot_time = clock.now_value
+
+    def restored() -> list[str]:
+        clock.now_value = snapshot_time + timedelta(hours=2)  # restored two hours later
+        snapstart.run_after_restore_hooks()
+        shared_db._databases["primary"] = database  # the test's recording Database again
+        database.value("SELECT 1")
+        return [f"{s.isoformat()}|{login.isoformat()}" for s, login in used[1:]]
+
+    logins = [tuple(datetime.fromisoformat(x) for x in item.split("|")) for item in in_child(restored)]
+    assert len(logins) == 1
+    signed, login = logins[0]
+    assert signed > snapshot_time
+    assert login - signed <= timedelta(minutes=15)
