@@ -142,3 +142,20 @@ def test_cdn_caches_public_reads_only_and_forwards_authorization(resources: dict
         # every route still reaches the authorizer with the caller's token: either the cache
         # policy forwards Authorization, or the behavior forwards every viewer header
         assert behavior["CachePolicyId"] == cached or "OriginRequestPolicyId" in behavior, key
+
+
+def rewrite_readme_table() -> None:
+    """Replace the README's route table with the generated one (run as a module, see README)."""
+    from cfnlint.decode import cfn_yaml
+
+    resources_ = cfn_yaml.load(str(ROOT / "template.yaml"))["Resources"]
+    table = route_table([(k, f) for k, (f, _p) in template_routes(resources_).items()])
+    path = ROOT / "README.md"
+    text = path.read_text()
+    start = text.index("| route | access | answers |")
+    end = text.index("\n\n", start)
+    path.write_text(text[:start] + table + text[end:])
+
+
+if __name__ == "__main__":
+    rewrite_readme_table()
