@@ -131,7 +131,7 @@ def test_a_body_of_another_media_type_is_415_on_every_route(local_api: LocalApiC
     before = table_hashes(owner), row_counts(owner)
     tried = 0
     operations = _body_operations(doc)
-    assert len(operations) == 8, operations  # every route with a request body
+    assert len(operations) == 9, operations  # every route with a request body
     for method, path in operations:
         for content_type in NOT_JSON:
             reply = local_api.request(
