@@ -107,7 +107,8 @@ def list_posts(
         Query(
             description=(
                 "With `q` the default is `relevance`: title matches first, then matches in excerpt or content, "
-                "newest first within each. Without `q` the default is `published_at` (newest first)."
+                "newest first within each. Without `q` the default is `published_at` (newest first); "
+                "`relevance` without `q` is 422."
             )
         ),
     ] = None,
