@@ -157,11 +157,11 @@ sam-local-setup: $(STAMP) ## install podman and build the Lambda python3.13 imag
 sam-local-stop: $(STAMP) ## stop the podman API service that sam-local-setup started
 	@$(SAM_LOCAL_PY) scripts.sam_local.setup --stop
 
-sam-invoke: $(STAMP) $(SAM_STAMP) ## sam local invoke on .aws-sam/build: FN=PostsFunction EVENT=events/posts/get.json [ARCH=x86_64]
-	@$(SAM_LOCAL_PY) scripts.sam_local.invoke "$(FN)" "$(EVENT)" $(if $(ARCH),--arch $(ARCH))
+sam-invoke: $(STAMP) $(SAM_STAMP) ## sam local invoke on .aws-sam/build: FN=PostsFunction EVENT=events/posts/get.json [ARCH=x86_64] [ENV_VARS=env.json]
+	@$(SAM_LOCAL_PY) scripts.sam_local.invoke "$(FN)" "$(EVENT)" $(if $(ARCH),--arch $(ARCH)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
-sam-start-api: $(STAMP) $(SAM_STAMP) ## sam local start-api on .aws-sam/build, http://127.0.0.1:3001 (PORT=, ARCH=)
-	@$(SAM_LOCAL_PY) scripts.sam_local.invoke --start-api --port $(or $(PORT),3001) $(if $(ARCH),--arch $(ARCH))
+sam-start-api: $(STAMP) $(SAM_STAMP) ## sam local start-api on .aws-sam/build, http://127.0.0.1:3001 (PORT=, ARCH=, ENV_VARS=); public routes only
+	@$(SAM_LOCAL_PY) scripts.sam_local.invoke --start-api --port $(or $(PORT),3001) $(if $(ARCH),--arch $(ARCH)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 # CI runs this: one sample per route on x86_64, and one per function on the arm64 artifact itself
 # (under qemu a cold start takes minutes: README, "The SAM way", for the times).

@@ -131,6 +131,9 @@ def install_packages() -> None:
     missing = missing_packages()
     if not missing:
         log("packages: " + ", ".join(PACKAGES) + " are installed")
+        absent = [tool for tool in ("podman", "runc") if shutil.which(tool) is None]
+        if absent:  # recorded as installed, but not on PATH (removed by hand, or PATH lacks /usr/bin)
+            raise EngineError(f"{', '.join(absent)} not found on PATH although the packages are installed")
         return
     if shutil.which("apt-get") is None:
         raise EngineError(f"install {', '.join(missing)} (Debian packages; no apt-get here)")
@@ -228,14 +231,17 @@ def start_service() -> None:
 
 
 def stop_service() -> None:
-    if PID_FILE.exists():
-        pid = int(PID_FILE.read_text().strip() or 0)
-        if pid > 0:
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-        PID_FILE.unlink(missing_ok=True)
+    if not PID_FILE.exists():
+        log(f"podman API: not running ({SOCKET})")
+        return
+    pid = int(PID_FILE.read_text().strip() or 0)
+    if pid > 0:
+        try:
+            os.kill(pid, 15)
+            log(f"podman API: stopped (pid {pid}); every checkout on this machine shares it")
+        except ProcessLookupError:
+            log(f"podman API: was not running (stale pid {pid})")
+    PID_FILE.unlink(missing_ok=True)
 
 
 # -- what the containers see ----------------------------------------------------------------

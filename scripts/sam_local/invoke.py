@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-api", action="store_true", help="sam local start-api instead of one invoke")
     parser.add_argument("--port", type=int, default=3001, help="start-api's port (default 3001)")
     parser.add_argument("--local-dir", type=Path, default=REPO / ".local")
+    parser.add_argument("--env-vars", type=Path, help="a SAM env-vars file merged over the local stack's values")
     args = parser.parse_args(argv)
     try:
         engine.require_engine()
@@ -307,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with container_view(stack) as view, tempfile.TemporaryDirectory(prefix="sam-env-") as tmp:
-            env_vars = view.write_env_vars(template, Path(tmp) / "env.json")
+            overrides = json.loads(args.env_vars.read_text()) if args.env_vars else None
+            env_vars = view.write_env_vars(template, Path(tmp) / "env.json", overrides)
             if args.start_api:
                 return start_api(view, template, env_vars, args.port, args.arch)
             with GatewayCatcher(view.address) as catcher:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,8 +135,25 @@ class ContainerView:
     def env_vars(self, template: Template) -> dict[str, Any]:
         return {fn.name: self.function_values(template, fn.name) for fn in template.functions.values()}
 
-    def write_env_vars(self, template: Template, path: Path) -> Path:
-        path.write_text(json.dumps(self.env_vars(template), indent=2) + "\n")
+    def write_env_vars(self, template: Template, path: Path, overrides: dict[str, Any] | None = None) -> Path:
+        """The --env-vars file: the local stack's values, then the user's own file's (`Parameters`
+        for every function, then the function's own key), as `sam local` itself reads one: only
+        variables the template declares; the others are named on stderr and dropped."""
+        values = self.env_vars(template)
+        ignored: set[str] = set()
+        for fn in template.functions.values():
+            for scope in ("Parameters", fn.name):
+                for key, value in ((overrides or {}).get(scope) or {}).items():
+                    if key in fn.environment:
+                        values[fn.name][key] = str(value)
+                    else:
+                        ignored.add(key)
+        if ignored:
+            print(
+                "env-vars the template does not declare are ignored (as sam local does): " + ", ".join(sorted(ignored)),
+                file=sys.stderr,
+            )
+        path.write_text(json.dumps(values, indent=2) + "\n")
         path.chmod(0o600)  # it names the secrets, not their values; still kept private
         return path
 

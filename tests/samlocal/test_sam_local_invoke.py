@@ -270,3 +270,32 @@ def test_sam_local_invoke_answers_like_make_invoke(
     assert row["sam"] == row["make"], shown
     assert shape(sam_body) == shape(make_body), shown
     assert error_code(sam_body) == error_code(make_body), shown
+
+
+def test_a_users_env_vars_file_merges_like_sam_local_reads_it(capsys):
+    """ENV_VARS= for make sam-invoke/sam-start-api: `Parameters` for every function, then the
+    function's own key, declared variables only (samcli EnvironmentVariables.resolve)."""
+    template = load_template(ROOT / "template.yaml")
+
+    class Values(ContainerView):
+        def __init__(self) -> None:  # the local stack's values without starting it
+            pass
+
+        def env_vars(self, template):  # type: ignore[no-untyped-def]
+            return {fn.name: {"STAGE": "local"} for fn in template.functions.values()}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Values().write_env_vars(
+            template,
+            Path(tmp) / "env.json",
+            {
+                "Parameters": {"POWERTOOLS_LOG_LEVEL": "DEBUG", "MY_UNDECLARED": "x"},
+                "PostsFunction": {"POWERTOOLS_LOG_LEVEL": "WARNING"},
+            },
+        )
+        values = json.loads(path.read_text())
+    assert values["PostsFunction"]["POWERTOOLS_LOG_LEVEL"] == "WARNING"
+    assert values["UsersFunction"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert values["UsersFunction"]["STAGE"] == "local"
+    assert all("MY_UNDECLARED" not in v for v in values.values())
+    assert "MY_UNDECLARED" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import re
 import secrets
@@ -172,13 +173,18 @@ def prepare(
     return event
 
 
+_READERS = itertools.count(secrets.randbelow(1 << 31))
+
+
 def as_viewer(event: dict[str, Any], source_ip: str | None = None, user_agent: str | None = None) -> dict[str, Any]:
     """The event as sent by another client: its source IP and user agent as API Gateway
-    reports them (requestContext.http); a fresh random address (198.18.0.0/15, the range for
-    tests) and user agent when none is given: a new reader."""
+    reports them (requestContext.http); a new address and a random user agent when none is
+    given: a new reader. The addresses are distinct /64s of the documentation prefix 2001:db8::/32
+    (RFC 3849), counted, so two new readers are never one viewer."""
     http = event["requestContext"]["http"]
     if source_ip is None:
-        source_ip = f"198.{18 + secrets.randbelow(2)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+        n = next(_READERS)
+        source_ip = f"2001:db8:{n >> 16 & 0xFFFF:x}:{n & 0xFFFF:x}::1"
     http["sourceIp"] = source_ip
     event["headers"]["x-forwarded-for"] = source_ip
     agent = user_agent if user_agent is not None else "reader/" + secrets.token_hex(8)

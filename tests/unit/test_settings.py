@@ -14,7 +14,7 @@ def test_defaults_are_safe():
     assert s.db.port == 5432 and s.db.name == "postgres"
     assert s.db.connect_timeout == 5.0 and s.db.query_timeout == 15.0
     assert s.reader_db is None
-    assert s.max_body_bytes == 512 * 1024
+    assert s.max_body_bytes == 1536 * 1024
 
 
 def test_reader_inherits_from_primary():
