@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
 
-.PHONY: help openapi venv dev dev-reset test test-unit lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean \
+.PHONY: help openapi venv dev dev-reset test test-unit chromium lint fmt migrate build validate deploy-check restore-drill invoke token bench bench-quick bench-search soak deploy clean \
         sam-local-setup sam-local-stop sam-invoke sam-start-api sam-local-test sam-local-all
 
 help: ## list the targets
@@ -27,8 +27,8 @@ venv: $(STAMP) ## create .venv with the pinned dependencies
 # .local/ (git-ignored): the PostgreSQL cluster, the role passwords, the token signing key.
 DEVSTACK = PYTHONPATH=layers/shared $(PY) -m devstack
 
-dev: $(STAMP) ## the local API on http://127.0.0.1:3000 (PORT=, PGPORT_DEV=, ENV_VARS=env.json)
-	@$(DEVSTACK) dev $(if $(PORT),--port $(PORT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
+dev: $(STAMP) ## the local API on http://127.0.0.1:3000 (PORT=, PGPORT_DEV=, ENV_VARS=env.json, CORS_ORIGINS=)
+	@$(DEVSTACK) dev $(if $(PORT),--port $(PORT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(CORS_ORIGINS),--cors-origins "$(CORS_ORIGINS)")
 
 dev-reset: $(STAMP) ## stop the local cluster and delete .local/ (database, passwords, signing key)
 	@$(DEVSTACK) reset
@@ -43,11 +43,20 @@ invoke: $(STAMP) ## run one function with one event: FN=PostsFunction EVENT=even
 	@$(DEVSTACK) invoke "$(FN)" "$(EVENT)" $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 # --- end local stack ---
 
-test: $(STAMP) ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
+test: $(STAMP) chromium ## run the whole test suite against a throwaway PostgreSQL (or $$DATABASE_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## the unit tier only: no database, no servers, seconds
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The browser end-to-end test (tests/e2e/test_browser.py) drives Debian's chromium package. Installed
+# here when missing and running as root with apt-get; otherwise the test is skipped and says why.
+chromium: ## install Chromium for the browser e2e test when missing (root + apt-get), or say why not
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for tests/e2e/test_browser.py"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is not installed and cannot be (needs root and apt-get): tests/e2e/test_browser.py will be skipped"; fi
 
 # The long run of the reliability suite (docs/RELIABILITY.md); `make test` runs it bounded.
 soak: $(STAMP) ## reliability soak: 5 min, 32 simulated containers, more fuzzing (SOAK_SECONDS=, SOAK_CONTAINERS=, FUZZ_EXAMPLES=)

@@ -128,6 +128,7 @@ def main() -> None:
             lambda: measures.pagination(owner, data, plan["depths"], plan["page_rounds"]),
         )
         step("has_more", lambda: measures.has_more(data, r))
+        step("conditional", lambda: measures.conditional(data, r))
         step("plans", lambda: measures.plans(owner, data, max(d for d in plan["depths"] if d <= data.published // 20)))
         step("cold_start", lambda: cold_start(env, data, plan["cold_n"]))
         step("snapstart_restore", lambda: snapstart_restore(env, data, plan["cold_n"]))

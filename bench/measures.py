@@ -106,8 +106,8 @@ def events_for(data: Data) -> dict[str, Any]:
             prepare(load_event("posts/get_by_slug.json"), path_params={"slug": data.slugs[0]}),
         ),
         "GET /users": ("users", prepare(load_event("users/list.json"), claims=me)),
-        "GET /users/statistics": ("users", prepare(load_event("users/statistics.json"), claims=admin)),
-        "GET /users/by-email": (
+        "GET /admin/users/statistics": ("users", prepare(load_event("users/statistics.json"), claims=admin)),
+        "GET /admin/users/by-email": (
             "users",
             prepare(load_event("users/by_email.json"), query={"email": data.email}, claims=admin),
         ),
@@ -118,7 +118,7 @@ def events_for(data: Data) -> dict[str, Any]:
         ),
         "GET /users/{user_id}/posts": (
             "users",
-            prepare(load_event("users/posts.json"), path_params={"user_id": uid}, claims=me),
+            prepare(load_event("users/posts.json"), path_params={"user_id": uid}),
         ),
         "GET /posts/{post_id}/comments": (
             "comments",
@@ -130,6 +130,55 @@ def events_for(data: Data) -> dict[str, Any]:
         ),
     }
     return {"post_get": post_get, "user_get": user_get, "post_list": post_list, "reads": reads}
+
+
+# -- conditional reads: a revalidation (304) against a full read (200) ---------------------
+CONDITIONAL_ROUTES = ("GET /posts/{post_id}", "GET /posts", "GET /users/{user_id}", "GET /posts/{post_id}/comments")
+
+
+def _wire_bytes(result: dict[str, Any]) -> int:
+    """Bytes of the status line, headers and body as HTTP/1.1 would send them (before compression)."""
+    head = f"HTTP/1.1 {result['statusCode']} X\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in (result.get("headers") or {}).items()
+    )
+    return len(head.encode()) + 2 + len((result.get("body") or "").encode())
+
+
+def conditional(data: Data, rounds: int) -> dict[str, Any]:
+    """Per public read: median handler time and response bytes of a full read (200) and of a
+    revalidation with If-None-Match that answers 304. Same data, interleaved, one run.
+
+    The handler still runs its query for a 304 (the ETag is computed from the answer), so the
+    saving is in bytes on the wire and in the client's parsing; CloudFront answers a fresh entry
+    without calling the API at all."""
+    import copy
+
+    h = handlers()
+    reads = events_for(data)["reads"]
+    out: dict[str, Any] = {}
+    for route in CONDITIONAL_ROUTES:
+        fn_name, event = reads[route]
+        handler = h[fn_name]
+        full = call(handler, copy.deepcopy(event))
+        revalidate = copy.deepcopy(event)
+        revalidate.setdefault("headers", {})["if-none-match"] = full["headers"]["ETag"]
+        not_modified = call(handler, copy.deepcopy(revalidate), expect=304)
+        samples = interleave(
+            {
+                "200": lambda ev=event, hd=handler: call(hd, copy.deepcopy(ev)),
+                "304": lambda ev=revalidate, hd=handler: call(hd, copy.deepcopy(ev), expect=304),
+            },
+            rounds,
+        )
+        t200, t304 = summarize(samples["200"]), summarize(samples["304"])
+        b200, b304 = _wire_bytes(full), _wire_bytes(not_modified)
+        out[route] = {
+            "200": {"ms": t200, "bytes": b200},
+            "304": {"ms": t304, "bytes": b304},
+            "time_ratio_304_to_200": ratio(t304, t200),
+            "bytes_ratio_304_to_200": round(b304 / b200, 3),
+        }
+    return out
 
 
 def handlers() -> dict[str, Callable[..., Any]]:

@@ -59,6 +59,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         template_path=Path(args.template),
         env_vars=_env_vars(args.env_vars),
         eager=not args.lazy,
+        cors_origins=server.dev_origins(args.cors_origins or os.environ.get("CORS_ORIGINS")),
     )
 
 
@@ -134,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", parents=[common], help="run the local HTTP API")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", help="HTTP port (default $PORT or 3000)")
+    dev.add_argument(
+        "--cors-origins",
+        help="allowed browser origins, comma separated, * wildcards (default $CORS_ORIGINS or any localhost port)",
+    )
     dev.add_argument("--pg-port", help="PostgreSQL port (default $PGPORT_DEV or 54329, else a free one)")
     dev.add_argument("--env-vars", help="SAM-style environment overrides (JSON)")
     dev.add_argument("--lazy", action="store_true", help="start each worker on its first request")

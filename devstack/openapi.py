@@ -127,7 +127,9 @@ def merge(
                 if (method, path) not in routed:
                     continue  # only what API Gateway routes to the function
                 found.add((method, path))
+                _plain_parameters(operation)
                 _layer_responses(operation)
+                _caching(operation, f"{method.upper()} {path}")
                 if (method, path) in protected:
                     operation["security"] = [{"bearerAuth": []}]
                     _gateway_401(operation)
@@ -142,7 +144,51 @@ def merge(
     doc["paths"] = dict(sorted(doc["paths"].items()))
     doc["components"]["schemas"] = dict(sorted(schemas.items()))
     _drop_unreferenced(doc, ("HTTPValidationError", "ValidationError"))
+    _no_nul(doc)
+    _no_nul_components(doc)
     return doc
+
+
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
+JSON_VALUE = "JsonValue"
+
+
+def _no_nul_components(doc: dict[str, Any]) -> None:
+    # Free JSON (metadata, preferences) as jsonb stores it: no NUL in any string or key, numbers
+    # a double can hold (the layer's rules; its depth and size limits are in the descriptions).
+    ref = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+    doc["components"]["schemas"][JSON_VALUE] = {
+        "description": "Any JSON value without NUL (U+0000) in its strings or keys",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number", "minimum": -1e300, "maximum": 1e300},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": ref},
+            {"type": "object", "additionalProperties": ref, "propertyNames": {"pattern": NO_NUL_PATTERN}},
+        ],
+    }
+
+
+def _no_nul(node: Any) -> None:
+    """The layer refuses a NUL (U+0000) in any string of a request (PostgreSQL text cannot store it):
+    every free-text string schema says so (those with a pattern or a format already exclude it), and
+    free JSON objects take JsonValue members."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "pattern" not in node and "format" not in node and "enum" not in node:
+            node["pattern"] = NO_NUL_PATTERN
+        if node.get("type") == "object" and node.get("additionalProperties") is True:
+            node["additionalProperties"] = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
+            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        elif node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
 
 
 def _layer_responses(operation: dict[str, Any]) -> None:
@@ -169,6 +215,51 @@ def _layer_responses(operation: dict[str, Any]) -> None:
         # Powertools documents its own validation error shape (or none); the layer answers ours.
         if str(status)[0] in "45" and _ref_of(response) != ERROR_SCHEMA:
             response["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _plain_parameters(operation: dict[str, Any]) -> None:
+    """A query, path or header parameter is a string or absent, never JSON null: an optional
+    parameter's `anyOf: [X, {"type": "null"}]` (Pydantic's `X | None`) is rendered as X."""
+    for param in operation.get("parameters") or []:
+        schema = param.get("schema") or {}
+        branches = schema.get("anyOf")
+        if not isinstance(branches, list):
+            continue
+        kept = [b for b in branches if b != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(branches):
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            param["schema"] = {**kept[0], **rest}
+
+
+def _caching(operation: dict[str, Any], route_key: str) -> None:
+    """The route's caching decision (shared/caching.py) in the document: Cache-Control on every
+    answer and, for a cacheable public read, ETag, If-None-Match and 304."""
+    from shared import caching
+
+    rule = caching.rule_for(route_key)
+    operation["x-cache-control"] = rule.header()
+    if not rule.cacheable:
+        return
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "An ETag this route returned: 304 with no body while it is still current.",
+            "schema": {"type": "string"},
+        }
+    )
+    responses = operation["responses"]
+    responses["304"] = {
+        "description": "Not Modified: the If-None-Match ETag is current (no body; ETag and Cache-Control sent)"
+    }
+    ok = responses.get("200")
+    if ok is not None:
+        ok["headers"] = {
+            "ETag": {"description": "The answer's validator, for If-None-Match", "schema": {"type": "string"}},
+            "Cache-Control": {"description": rule.header(), "schema": {"type": "string"}},
+        }
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -9,9 +9,15 @@ function's worker process (devstack.workers). Also serves, locally only:
   GET /docs                    Swagger UI (assets shipped with Powertools, no CDN)
   GET /.well-known/jwks.json   the public key of the local token issuer
 
-Differences from API Gateway, on purpose: a known path with the wrong method
-answers 405 (API Gateway says 404 {"message":"Not Found"}), with an Allow
-header; throttling, the 30 s integration timeout and custom domains are not
+CORS: the template's CorsConfiguration (allowed and exposed headers, methods,
+max age), but the allowed origins of `make dev` are its own: any localhost
+port by default (DEFAULT_DEV_ORIGINS), or the comma-separated CORS_ORIGINS
+(`*` matches any port or subdomain part: `http://localhost:*`). The deployed
+API allows only the template's CorsAllowedOrigins.
+
+Like API Gateway, a path or method no route has answers 404
+{"message":"Not Found"} (no 405, no Allow header). Differences from API
+Gateway, on purpose: throttling, the 30 s integration timeout and custom domains are not
 emulated; one worker per function serves requests one at a time. Methods no
 HTTP API route can have (TRACE, CONNECT, ...) answer 404 {"message":"Not Found"}
 on every path, as API Gateway does.
@@ -19,6 +25,7 @@ on every path, as API Gateway does.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import signal
@@ -36,6 +43,16 @@ from devstack.stack import REPO, LocalStack, StackError
 from devstack.template import Template, TemplateError
 from devstack.template import load as load_template
 from devstack.workers import WorkerPool, new_request_id
+
+# Any port of the machine itself: a front-end dev server (Vite 5173, CRA 3000, ...) works unchanged.
+DEFAULT_DEV_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")
+
+
+def dev_origins(value: str | None) -> tuple[str, ...]:
+    """The origins `make dev` allows: CORS_ORIGINS (comma separated, `*` wildcards) or DEFAULT_DEV_ORIGINS."""
+    given = tuple(o.strip() for o in (value or "").split(",") if o.strip())
+    return given or DEFAULT_DEV_ORIGINS
+
 
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
 DOCS_PAGE = """<!DOCTYPE html>
@@ -77,15 +94,32 @@ def swagger_assets() -> dict[str, Path] | None:
     return files if all(p.is_file() for p in files.values()) else None
 
 
-def process_age() -> float:
-    """Seconds since this process started (so start-up time includes interpreter start-up)."""
+def _started_ago(pid: str) -> float | None:
+    """Seconds since process `pid` started, from /proc (Linux); None when unknown."""
     try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         start_ticks = int(fields[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
     except (OSError, ValueError, IndexError):
-        return 0.0
+        return None
+
+
+def _parent_is_make() -> bool:
+    try:
+        return Path(f"/proc/{os.getppid()}/comm").read_text().strip() in ("make", "gmake")
+    except OSError:
+        return False
+
+
+def process_age() -> float:
+    """Seconds since `make dev` started: the make process's age when make is the parent (so the
+    time includes creating .venv and installing dependencies on a first run), else this process's
+    (interpreter start-up included)."""
+    ages = [_started_ago("self")]
+    if _parent_is_make():
+        ages.append(_started_ago(str(os.getppid())))
+    return max((a for a in ages if a is not None), default=0.0)
 
 
 @dataclass
@@ -99,6 +133,7 @@ class LocalApi:
     issuer: str = jwt_local.ISSUER
     audiences: tuple[str, ...] = (jwt_local.AUDIENCE,)
     log_requests: bool = True
+    cors_origins: tuple[str, ...] = DEFAULT_DEV_ORIGINS
     template: Template = field(init=False)
     router: apigw.Router = field(init=False)
     first_request_logged: bool = field(default=False, init=False)
@@ -145,10 +180,11 @@ class LocalApi:
         cors = self.template.cors
         if not origin or cors is None:
             return None
-        local = {self.base_url, self.base_url.replace("127.0.0.1", "localhost")}
-        if "*" in cors.allow_origins:
+        if "*" in cors.allow_origins or "*" in self.cors_origins:
             return "*"
-        return origin if origin in cors.allow_origins or origin in local else None
+        local = {self.base_url, self.base_url.replace("127.0.0.1", "localhost")}
+        allowed = origin in local or any(fnmatch.fnmatchcase(origin, p) for p in self.cors_origins)
+        return origin if allowed else None
 
     def cors_headers(self, origin: str | None, preflight: bool) -> list[tuple[str, str]]:
         allowed = self.allowed_origin(origin)
@@ -189,8 +225,8 @@ class LocalApi:
             local = self.local_route(method, raw_path)
             return (local or apigw.json_response(404, apigw.NOT_FOUND)), None
         if isinstance(found, apigw.WrongMethod):
-            allow = ", ".join(found.allowed)
-            return apigw.json_response(405, apigw.METHOD_NOT_ALLOWED, [("Allow", allow)]), None
+            # API Gateway answers a known path with another method exactly like an unknown route.
+            return apigw.json_response(404, apigw.NOT_FOUND), None
         if len(body) > apigw.MAX_BODY:
             return apigw.json_response(413, apigw.TOO_LARGE), None
         claims: dict[str, str] | None = None
@@ -388,8 +424,9 @@ def _banner(api: LocalApi, stack: LocalStack, elapsed: float) -> str:
             "",
             "Try (tokens valid 12 h; more with: make token SUB=<uuid> [EMAIL=...] [GROUPS=admin]):",
             f"  curl -s '{url}/posts?limit=3'",
-            f"  curl -s -H 'Authorization: Bearer {user}' \\\n       {url}/users/{jwt_local.USER1_SUB}      # user1",
-            f"  curl -s -H 'Authorization: Bearer {admin}' \\\n       {url}/users/statistics      # admin",
+            f"  curl -s {url}/users/{jwt_local.USER1_SUB}      # a public page: no token",
+            f"  curl -s -H 'Authorization: Bearer {user}' \\\n       {url}/me      # user1's own account",
+            f"  curl -s -H 'Authorization: Bearer {admin}' \\\n       {url}/admin/users/statistics      # admin",
             "",
             "Ctrl-C stops the API, the workers, moto and PostgreSQL.",
             "",
@@ -406,6 +443,7 @@ def run(
     template_path: Path = REPO / "template.yaml",
     env_vars: dict[str, Any] | None = None,
     eager: bool = True,
+    cors_origins: tuple[str, ...] = DEFAULT_DEV_ORIGINS,
 ) -> int:
     """`make dev`: start everything, serve until SIGINT/SIGTERM, then stop everything."""
     stopping = threading.Event()
@@ -451,7 +489,7 @@ def run(
         key = jwt_local.load_or_create_key(stack.local_dir)
         pool = WorkerPool(template, lambda t, fn: stack.function_environment(t, fn, env_vars, stack.log))
         base_url = f"http://{host}:{httpd.server_address[1]}"
-        api = LocalApi(template_path, pool, key, base_url)
+        api = LocalApi(template_path, pool, key, base_url, cors_origins=cors_origins)
         if eager:
             pool.warm([f.name for f in http_functions(template)])
         starting.join()

@@ -26,13 +26,16 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import error_docs, json_doc
 
 app = create_app()
 
 TAGS = ["comments"]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
-Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 @app.get(
@@ -41,6 +44,7 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
     description="Replies follow their parent (depth-first, oldest first). Hidden comments and their replies are "
     "left out; a deleted comment appears as a placeholder only when replies below it are listed.",
     tags=TAGS,
+    operation_id="listComments",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 404, 422)},
 )
 def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
@@ -53,6 +57,7 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     summary="Moderation view of a post's thread (administrators)",
     description="Every comment of the post in thread order, hidden ones included, with its status.",
     tags=[*TAGS, "moderation"],
+    operation_id="listCommentsForModeration",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 401, 403, 404, 422)},
 )
 def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
@@ -70,6 +75,7 @@ def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor
         "or `comment_id` with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
+    operation_id="createComment",
     responses={
         201: json_doc(Comment, "Created; Location names the comment."),
         200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
@@ -97,6 +103,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     summary="Edit your comment's text",
     description="Only the author edits, and only an active comment: hidden and deleted comments answer 409.",
     tags=TAGS,
+    operation_id="updateComment",
     responses={200: json_doc(Comment, "The edited comment."), **error_docs(401, 403, 404, 409, 422)},
 )
 def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
@@ -110,6 +117,7 @@ def update_comment(comment_id: str, body: Annotated[CommentUpdate, Body()]):
     summary="Delete a comment (author or administrator)",
     description="The comment becomes a placeholder; deleting again also answers 204.",
     tags=TAGS,
+    operation_id="deleteComment",
     responses={204: {"description": "Deleted."}, **error_docs(401, 403, 404)},
 )
 def delete_comment(comment_id: str):
@@ -123,6 +131,7 @@ def delete_comment(comment_id: str):
     "/comments/<comment_id>/hide",
     summary="Hide a comment and its replies (administrators)",
     tags=[*TAGS, "moderation"],
+    operation_id="hideComment",
     responses={200: json_doc(Comment, "The comment, hidden."), **error_docs(401, 403, 404, 409)},
 )
 def hide_comment(comment_id: str):
@@ -135,6 +144,7 @@ def hide_comment(comment_id: str):
     "/comments/<comment_id>/unhide",
     summary="Show a hidden comment again (administrators)",
     tags=[*TAGS, "moderation"],
+    operation_id="unhideComment",
     responses={200: json_doc(Comment, "The comment, active again."), **error_docs(401, 403, 404, 409)},
 )
 def unhide_comment(comment_id: str):
@@ -147,6 +157,7 @@ def unhide_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Like a comment (idempotent)",
     tags=TAGS,
+    operation_id="likeComment",
     responses={200: json_doc(LikeState, "Liked."), **error_docs(401, 403, 404, 409)},
 )
 def like_comment(comment_id: str):
@@ -159,6 +170,7 @@ def like_comment(comment_id: str):
     "/comments/<comment_id>/like",
     summary="Remove your like (idempotent)",
     tags=TAGS,
+    operation_id="unlikeComment",
     responses={200: json_doc(LikeState, "Not liked."), **error_docs(401, 404)},
 )
 def unlike_comment(comment_id: str):

@@ -23,6 +23,12 @@ FROM posts p JOIN users u ON u.user_id = p.user_id
 WHERE p.post_id = CAST(:post_id AS uuid)
   AND (p.status = 'published' OR p.user_id = CAST(:caller AS uuid) OR CAST(:is_admin AS boolean))
 
+-- name: get_own_post
+-- The caller's own post, whatever its status (GET /me/posts/{post_id}).
+SELECT {{post_json}} AS body, p.version
+FROM posts p JOIN users u ON u.user_id = p.user_id
+WHERE p.post_id = CAST(:post_id AS uuid) AND p.user_id = CAST(:caller AS uuid)
+
 -- name: get_published_by_slug
 -- A published post by any of the slug's spellings (posts_models.slug_candidates), first match first.
 SELECT {{post_json}} AS body, p.version, p.slug

@@ -2,7 +2,7 @@
 
 Routes parse and validate, call one function of posts_queries, and return its
 result. Public routes (GET /posts, /posts/popular, /posts/by-slug/{slug},
-POST /posts/{id}/views) have no authorizer in API Gateway: they never look at
+/posts/{id}, POST /posts/{id}/views) have no authorizer in API Gateway: they never look at
 an identity. The others are behind the JWT authorizer and read the caller from
 its claims only.
 """
@@ -45,6 +45,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import IsoDateTime, error_docs, json_doc
 from shared.text import fold
 
@@ -97,6 +98,7 @@ def _if_match() -> list[int] | None:
     summary="List published posts",
     description="Filters, search, field selection and keyset pagination. One SQL statement per page.",
     tags=TAGS,
+    operation_id="listPosts",
     responses={200: json_doc(PostList, "A page of posts"), **_errors(400, 422)},
 )
 def list_posts(
@@ -121,15 +123,25 @@ def list_posts(
         Query(
             description=(
                 "With `q` the default is `relevance`: title matches first, then matches in excerpt or content, "
-                "newest first within each. Without `q` the default is `published_at` (newest first)."
+                "newest first within each. Without `q` the default is `published_at` (newest first); "
+                "`relevance` without `q` is 422."
             )
         ),
     ] = None,
     fields: Annotated[
-        str | None, Query(max_length=300, description="Comma-separated: " + ",".join(queries.LIST_FIELDS))
+        str | None,
+        Query(
+            max_length=300,
+            json_schema_extra={
+                "pattern": "^(" + "|".join(queries.LIST_FIELDS) + ")(,(" + "|".join(queries.LIST_FIELDS) + "))*$"
+            },
+            description="Comma-separated: " + ",".join(queries.LIST_FIELDS),
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+    ] = None,
 ):
     search = None
     if q is not None:
@@ -165,6 +177,7 @@ def list_posts(
     summary="Most popular recent posts",
     description="Score = view_count*0.1 + like_count*2 + comment_count*3 over posts published in the last `days` days.",
     tags=TAGS,
+    operation_id="listPopularPosts",
     responses={200: json_doc(PopularList, "The top posts, best first"), **_errors(422)},
 )
 def popular_posts(
@@ -182,6 +195,7 @@ def popular_posts(
         "Content-Location gives the canonical, percent-encoded path."
     ),
     tags=TAGS,
+    operation_id="getPostBySlug",
     responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
 )
 def get_post_by_slug(slug: str):
@@ -198,6 +212,7 @@ def get_post_by_slug(slug: str):
         "current count unchanged. The route is also throttled at API Gateway (429)."
     ),
     tags=TAGS,
+    operation_id="countPostView",
     responses={200: json_doc(ViewCount, "The new view count"), **_errors(404)},
 )
 def count_view(post_id: str):
@@ -237,6 +252,7 @@ def viewer_key(post_id: str, source_ip: str | None) -> bytes:
         "answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
+    operation_id="createPost",
     responses={
         201: json_doc(Post, "Created (Location and ETag headers)"),
         200: json_doc(Post, "Already created by an earlier attempt"),
@@ -255,14 +271,41 @@ def create_post(body: PostCreate):
 
 @app.get(
     "/posts/<post_id>",
-    summary="Get a post",
-    description="Published posts to any signed-in caller; drafts and archived posts to their author or an admin.",
+    summary="Get a published post",
+    description="Public: the same answer for every caller. Drafts and archived posts answer 404 here; "
+    "their author reads them at `/me/posts/{post_id}`, an administrator at `/admin/posts/{post_id}`.",
     tags=TAGS,
-    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 404)},
+    operation_id="getPost",
+    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
 )
 def get_post(post_id: str):
+    body, version = queries.get_published(require_uuid(post_id, "post"))
+    return _with_etag(body, version)
+
+
+@app.get(
+    "/me/posts/<post_id>",
+    summary="Get one of your own posts, whatever its status",
+    tags=TAGS,
+    operation_id="getMyPost",
+    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 404)},
+)
+def get_my_post(post_id: str):
     who = require_identity(app)
-    body, version = queries.get_post(require_uuid(post_id, "post"), who)
+    body, version = queries.get_own_post(require_uuid(post_id, "post"), who)
+    return _with_etag(body, version)
+
+
+@app.get(
+    "/admin/posts/<post_id>",
+    summary="Get any post, whatever its status (administrators)",
+    tags=TAGS,
+    operation_id="getPostForModeration",
+    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 403, 404)},
+)
+def get_post_for_moderation(post_id: str):
+    admin = require_admin(app)
+    body, version = queries.get_post(require_uuid(post_id, "post"), admin)
     return _with_etag(body, version)
 
 
@@ -271,6 +314,7 @@ def get_post(post_id: str):
     summary="Edit a post (author or admin)",
     description="Send `If-Match` with the ETag you read to refuse to overwrite a newer version (412).",
     tags=TAGS,
+    operation_id="updatePost",
     responses={200: json_doc(Post, "The edited post (new ETag)"), **_errors(400, 401, 403, 404, 409, 412, 422)},
 )
 def update_post(post_id: str, body: PostPatch):
@@ -288,6 +332,7 @@ def update_post(post_id: str, body: PostPatch):
     summary="Archive a post (author or admin)",
     description="Sets the status to archived; nothing is destroyed. Repeating it is harmless.",
     tags=TAGS,
+    operation_id="archivePost",
     responses={204: {"description": "Archived"}, **_errors(401, 403, 404, 412)},
 )
 def archive_post(post_id: str):
@@ -300,6 +345,7 @@ def archive_post(post_id: str):
     "/posts/<post_id>/like",
     summary="Like a published post",
     tags=TAGS,
+    operation_id="likePost",
     responses={200: json_doc(LikeState, "Liked (idempotent)"), **_errors(401, 403, 404)},
 )
 def like_post(post_id: str):
@@ -311,6 +357,7 @@ def like_post(post_id: str):
     "/posts/<post_id>/like",
     summary="Remove your like",
     tags=TAGS,
+    operation_id="unlikePost",
     responses={200: json_doc(LikeState, "Not liked (idempotent)"), **_errors(401, 404)},
 )
 def unlike_post(post_id: str):
@@ -322,6 +369,7 @@ def unlike_post(post_id: str):
     "/posts/<post_id>/transfer",
     summary="Move a post to another author (admins)",
     tags=TAGS,
+    operation_id="transferPost",
     responses={200: json_doc(Post, "The post with its new author"), **_errors(401, 403, 404, 422)},
 )
 def transfer_post(post_id: str, body: TransferRequest):

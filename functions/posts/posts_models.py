@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
 from shared.text import fold, like_contains, visible
@@ -70,10 +70,26 @@ def canonical_slug(value: str) -> str:
     return value
 
 
+# For the document, a subset that is always canonical (a regular expression cannot say "what
+# slugify leaves unchanged"): ASCII lowercase letters and digits, hiragana, katakana and CJK
+# ideographs, joined by single hyphens. Other scripts are accepted too when canonical.
+_DOC_SLUG_CHAR = "[a-z0-9\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff]"
+DOC_SLUG_PATTERN = "^" + _DOC_SLUG_CHAR + "+(?:-" + _DOC_SLUG_CHAR + "+)*$"
 Slug = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE),
     AfterValidator(canonical_slug),
+    Field(json_schema_extra={"pattern": DOC_SLUG_PATTERN}),
+]
+# The document's view of an image URL (check_image_url is the rule).
+ImageUrl = Annotated[
+    str,
+    Field(
+        json_schema_extra={
+            "pattern": r"^https?://[^\s/?#@:\[\]\x00-\x1f\x7f\x85]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f\x7f\x85]*)?$",
+            "maxLength": MAX_URL_LENGTH,
+        }
+    ),
 ]
 EditableStatus = Literal["draft", "published"]
 
@@ -142,6 +158,26 @@ def check_image_url(value: str | None) -> str | None:
     return value
 
 
+# The document's view of a tag list (normalize_tags is the rule: NFKC-folded, trimmed,
+# lowercased, duplicates dropped): at most MAX_TAGS, each one line of 1 to MAX_TAG_LENGTH
+# characters with one that is not a space.
+TagList = Annotated[
+    list[str],
+    WithJsonSchema(
+        {
+            "type": "array",
+            "maxItems": MAX_TAGS,
+            "items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_TAG_LENGTH,
+                "pattern": r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85][^\x00-\x1f\x7f]*$",
+            },
+        }
+    ),
+]
+
+
 class PostCreate(BaseModel):
     """POST /posts. `slug` is derived from the title when absent."""
 
@@ -153,9 +189,9 @@ class PostCreate(BaseModel):
     excerpt: Excerpt | None = None
     slug: Slug | None = None
     status: EditableStatus = "draft"
-    tags: list[str] = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
+    tags: TagList = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KB.")
-    featured_image_url: str | None = None
+    featured_image_url: ImageUrl | None = None
 
     _tags = field_validator("tags")(normalize_tags)
     _metadata = field_validator("metadata")(check_metadata)
@@ -166,15 +202,16 @@ class PostPatch(BaseModel):
     """PATCH /posts/{post_id}: only the fields sent change. `excerpt` and
     `featured_image_url` may be null (cleared); the others may not."""
 
-    model_config = ConfigDict(extra="forbid")
+    # At least one field: an empty patch is refused (422), and the document says so.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     title: Title = None  # type: ignore[assignment]
     content: Content = None  # type: ignore[assignment]
     excerpt: Excerpt | None = None
     status: EditableStatus = None  # type: ignore[assignment]
-    tags: list[str] = None  # type: ignore[assignment]
+    tags: TagList = None  # type: ignore[assignment]
     metadata: dict[str, Any] = None  # type: ignore[assignment]
-    featured_image_url: str | None = None
+    featured_image_url: ImageUrl | None = None
 
     _tags = field_validator("tags")(normalize_tags)
     _metadata = field_validator("metadata")(check_metadata)

@@ -452,6 +452,22 @@ def get_post(post_id: str, who: Identity) -> tuple[str, int]:
     return row["body"], row["version"]
 
 
+def get_published(post_id: str) -> tuple[str, int]:
+    """A published post and its version; NotFound for any other status (public route)."""
+    row = get_database().one(SQL.get_post, post_id=post_id, caller=None, is_admin=False)
+    if row is None:
+        raise NotFound("post not found")
+    return row["body"], row["version"]
+
+
+def get_own_post(post_id: str, who: Identity) -> tuple[str, int]:
+    """The caller's own post in any status; NotFound when it is someone else's."""
+    row = get_database().one(SQL.get_own_post, post_id=post_id, caller=who.sub)
+    if row is None:
+        raise NotFound("post not found")
+    return row["body"], row["version"]
+
+
 def get_published_by_slug(slug: str) -> tuple[str, int, str]:
     """A published post by its slug as requested: percent-encoded or not (slug_candidates)."""
     slugs = slug_candidates(slug)

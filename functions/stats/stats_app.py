@@ -22,7 +22,7 @@ app = create_app()
 
 
 # -- HTTP routes -----------------------------------------------------------------------
-@app.get("/stats", summary="Latest public statistics", tags=["stats"])
+@app.get("/stats", summary="Latest public statistics", tags=["stats"], operation_id="getStats")
 def latest_stats():
     body = queries.latest_public()
     if body is None:
@@ -40,13 +40,17 @@ def latest_stats():
 
 
 @app.get(
-    "/stats/history",
-    summary="A metric's history (admin)",
+    "/admin/stats/history",
+    summary="A metric's history (administrators)",
     tags=["stats"],
-    responses=error_docs(401, 403, meanings={403: "Not an administrator.", 422: "Unknown metric or invalid input."}),
+    operation_id="getStatsHistory",
+    responses={
+        200: {"description": "The metric and its recorded points since `since`"},
+        **error_docs(401, 403, meanings={403: "Not an administrator.", 422: "Unknown metric or invalid input."}),
+    },
 )
 def stats_history(
-    metric: Annotated[str, Query(min_length=1, max_length=64)],
+    metric: Annotated[str, Query(min_length=1, max_length=64, json_schema_extra={"enum": sorted(HISTORY_METRICS)})],
     since: Annotated[IsoDateTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 288,
 ):
@@ -63,15 +67,13 @@ def stats_history(
     return json_response('{"metric":' + json.dumps(metric) + ',"points":' + points + "}")
 
 
-@app.get("/health", summary="Database reachable and schema version", tags=["ops"])
+@app.get("/health", summary="Database reachable and schema version", tags=["ops"], operation_id="getHealth")
 def health():
     try:
         version = queries.schema_version()
     except AppError as exc:
         raise ServiceUnavailable("the database is unreachable", code="unhealthy") from exc
-    return json_response(
-        {"status": "ok", "database": "reachable", "schema_version": version}, headers={"Cache-Control": "no-store"}
-    )
+    return json_response({"status": "ok", "database": "reachable", "schema_version": version})
 
 
 handler = make_handler(app, extra=on_schedule)

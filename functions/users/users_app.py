@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from users_cognito import on_cognito_event
 from users_models import (
+    VISIBLE_LINE_PATTERN,
     AuthorPostList,
     ProfileIn,
     ProfileRecord,
@@ -38,6 +39,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
+from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import error_docs, json_doc
 
 app = create_app()
@@ -46,7 +48,9 @@ app = create_app()
 # -- routes ---------------------------------------------------------------------------
 TAGS = ["users"]
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
@@ -62,6 +66,7 @@ def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
         "Retry-safe: the same registration sent again answers 200 with the record; a different one, 409."
     ),
     tags=TAGS,
+    operation_id="registerUser",
     responses={
         **_ok(UserRecord, "the new user", 201),
         **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200),
@@ -78,6 +83,7 @@ def post_user(body: UserCreate):
     "/users",
     summary="List active users, newest first",
     tags=TAGS,
+    operation_id="listUsers",
     responses={**_ok(UserList, "a page of users"), **error_docs(400, 422)},
 )
 def get_users(
@@ -85,6 +91,8 @@ def get_users(
         str | None,
         Query(
             max_length=100,
+            # for the document: one line with at least one character that is not a space
+            json_schema_extra={"pattern": VISIBLE_LINE_PATTERN},
             description=(
                 "Names as people type them, in any script: family name, given name or both, with or without a "
                 "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."
@@ -103,9 +111,10 @@ def get_users(
 
 
 @app.get(
-    "/users/statistics",
+    "/admin/users/statistics",
     summary="User statistics (administrators)",
     tags=TAGS,
+    operation_id="getUserStatistics",
     responses={**_ok(UserStatistics, "counts over active users"), **error_docs(401, 403)},
 )
 def get_statistics():
@@ -114,9 +123,10 @@ def get_statistics():
 
 
 @app.get(
-    "/users/by-email",
+    "/admin/users/by-email",
     summary="Find an active user by email (administrators)",
     tags=TAGS,
+    operation_id="getUserByEmail",
     responses={**_ok(UserRecord, "the user"), **error_docs(401, 403, 404, 422)},
 )
 def get_by_email(email: Annotated[str, Query(min_length=3, max_length=255)]):
@@ -126,14 +136,52 @@ def get_by_email(email: Annotated[str, Query(min_length=3, max_length=255)]):
 
 @app.get(
     "/users/<user_id>",
-    summary="A user with profile and post statistics",
-    description="Email, phone number and birth date only for the user themself or an administrator.",
+    summary="A user's public page: names, avatar, profile and post statistics",
+    description="Public: the same answer for every caller, never email, phone number or birth date. "
+    "A user without a profile has `profile: null`. The signed-in caller's own record is `GET /me`.",
     tags=TAGS,
-    responses={**_ok(UserDetail, "the user"), **error_docs(401, 404)},
+    operation_id="getUser",
+    responses={**_ok(UserDetail, "the user"), **error_docs(404)},
 )
 def get_user_route(user_id: str):
+    return json_response(queries.get_user(require_uuid(user_id, "user"), private=False))
+
+
+@app.get(
+    "/me",
+    summary="Your own account, with its private fields",
+    tags=TAGS,
+    operation_id="getMe",
+    responses={**_ok(UserDetail, "your account"), **error_docs(401, 404)},
+)
+def get_me():
     who = require_identity(app)
-    return json_response(queries.get_user(who, require_uuid(user_id, "user")))
+    return json_response(queries.get_user(who.sub, private=True))
+
+
+@app.patch(
+    "/me",
+    summary="Change your own account",
+    description="`is_verified` and `is_active` are for administrators only (403 for others).",
+    tags=TAGS,
+    operation_id="updateMe",
+    responses={**_ok(UserRecord, "your changed account"), **error_docs(400, 401, 403, 404, 422)},
+)
+def patch_me(body: UserUpdate):
+    who = require_identity(app)
+    return json_response(queries.update_user(who, who.sub, body))
+
+
+@app.get(
+    "/me/posts",
+    summary="Your own posts, drafts and archived ones included, newest first",
+    tags=TAGS,
+    operation_id="listMyPosts",
+    responses={**_ok(AuthorPostList, "a page of posts"), **error_docs(400, 401, 404, 422)},
+)
+def get_my_posts(limit: Limit = 20, cursor: Cursor = None):
+    who = require_identity(app)
+    return json_response(queries.user_posts(who.sub, limit, cursor, all_statuses=True))
 
 
 @app.patch(
@@ -141,6 +189,7 @@ def get_user_route(user_id: str):
     summary="Change a user (the user themself or an administrator)",
     description="`is_verified` and `is_active` are for administrators only (403 for others).",
     tags=TAGS,
+    operation_id="updateUser",
     responses={**_ok(UserRecord, "the changed user"), **error_docs(400, 401, 403, 404, 422)},
 )
 def patch_user(user_id: str, body: UserUpdate):
@@ -152,6 +201,7 @@ def patch_user(user_id: str, body: UserUpdate):
     "/users/<user_id>",
     summary="Deactivate a user (the user themself or an administrator)",
     tags=TAGS,
+    operation_id="deactivateUser",
     responses={204: {"description": "deactivated"}, **error_docs(401, 403, 404)},
 )
 def delete_user(user_id: str):
@@ -164,6 +214,7 @@ def delete_user(user_id: str):
     "/users/<user_id>/profile",
     summary="A user's public profile",
     tags=TAGS,
+    operation_id="getUserProfile",
     responses={**_ok(UserProfileView, "the profile"), **error_docs(404)},
 )
 def get_profile_route(user_id: str):
@@ -174,6 +225,7 @@ def get_profile_route(user_id: str):
     "/users/<user_id>/profile",
     summary="Create or replace a profile (the user themself or an administrator)",
     tags=TAGS,
+    operation_id="putUserProfile",
     responses={
         **_ok(ProfileRecord, "the replaced profile"),
         **_ok(ProfileRecord, "the new profile", 201),
@@ -188,14 +240,14 @@ def put_profile_route(user_id: str, body: ProfileIn):
 
 @app.get(
     "/users/<user_id>/posts",
-    summary="A user's posts, newest first",
-    description="Drafts and archived posts only for the author themself or an administrator.",
+    summary="A user's published posts, newest first",
+    description="Public: published posts only. The author's drafts are at `GET /me/posts`.",
     tags=TAGS,
-    responses={**_ok(AuthorPostList, "a page of posts"), **error_docs(400, 401, 404, 422)},
+    operation_id="listUserPosts",
+    responses={**_ok(AuthorPostList, "a page of posts"), **error_docs(400, 404, 422)},
 )
 def get_user_posts(user_id: str, limit: Limit = 20, cursor: Cursor = None):
-    who = require_identity(app)
-    return json_response(queries.user_posts(who, require_uuid(user_id, "user"), limit, cursor))
+    return json_response(queries.user_posts(require_uuid(user_id, "user"), limit, cursor, all_statuses=False))
 
 
 handler = make_handler(app, extra=on_cognito_event)

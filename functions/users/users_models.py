@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, model_validator
 
 from shared.schemas import DOCS_ONLY
 from shared.text import like_escape, visible
@@ -119,16 +119,53 @@ Username = Annotated[
         description="3 to 50 letters, digits or underscores; unique regardless of case",
     ),
 ]
-Email = Annotated[str, Field(min_length=3, max_length=255), AfterValidator(_email)]
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_single_line), AfterValidator(visible)]
-Phone = Annotated[str, Field(min_length=6, max_length=20), AfterValidator(_phone)]
-HttpUrl = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_single_line), AfterValidator(_http_url)]
-BirthDate = Annotated[date, AfterValidator(_birth_date)]
-Bio = Annotated[str, Field(max_length=5000), AfterValidator(_multi_line)]
-Location = Annotated[str, Field(max_length=255), AfterValidator(_single_line)]
+# Patterns for the document (json_schema_extra: the validators stay the rule and give the messages).
+# Each describes what the validator accepts, or a safe subset of it where JSON Schema's regular
+# expressions cannot say the rule (Unicode invisibles, Python's str.isspace).
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+VISIBLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85][^\x00-\x1f\x7f]*$"
+MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+EMAIL_PATTERN = r"^[^@\s\x1c-\x1f\x85]{1,64}@[^@\s\x1c-\x1f\x85]+\.[^@\s\x1c-\x1f\x85]+$"
+PHONE_PATTERN = r"^\+?(?=(?:[^0-9]*[0-9]){6})[0-9][0-9 ().-]{5,19}$"
+HTTP_URL_PATTERN = r"^https?://[^\s/?#@:\[\]\x00-\x1f\x7f\x85]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f\x7f\x85]*)?$"
+
+
+def _doc_pattern(pattern: str) -> Any:
+    return Field(json_schema_extra={"pattern": pattern})
+
+
+Email = Annotated[str, Field(min_length=3, max_length=255), _doc_pattern(EMAIL_PATTERN), AfterValidator(_email)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=100),
+    _doc_pattern(VISIBLE_LINE_PATTERN),
+    AfterValidator(_single_line),
+    AfterValidator(visible),
+]
+Phone = Annotated[str, Field(min_length=6, max_length=20), _doc_pattern(PHONE_PATTERN), AfterValidator(_phone)]
+HttpUrl = Annotated[
+    str,
+    Field(min_length=8, max_length=2048),
+    _doc_pattern(HTTP_URL_PATTERN),
+    AfterValidator(_single_line),
+    AfterValidator(_http_url),
+]
+# JSON Schema has no range for dates: the pattern gives the document a safe subset (1900-2019),
+# the validator the rule (from OLDEST_BIRTH_YEAR to today).
+BirthDate = Annotated[
+    date,
+    AfterValidator(_birth_date),
+    Field(
+        json_schema_extra={"pattern": r"^(19\d\d|20[01]\d)-\d\d-\d\d$"},
+        description=f"from {OLDEST_BIRTH_YEAR}-01-01 to today",
+    ),
+]
+Bio = Annotated[str, Field(max_length=5000), _doc_pattern(MULTI_LINE_PATTERN), AfterValidator(_multi_line)]
+Location = Annotated[str, Field(max_length=255), _doc_pattern(SINGLE_LINE_PATTERN), AfterValidator(_single_line)]
 SocialLinks = Annotated[
-    dict[str, Annotated[str, Field(max_length=500), AfterValidator(_single_line)]],
+    dict[str, Annotated[str, Field(max_length=500), _doc_pattern(SINGLE_LINE_PATTERN), AfterValidator(_single_line)]],
     AfterValidator(_bounded_object),
+    Field(json_schema_extra={"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": 50}}),
 ]
 Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
 
@@ -181,15 +218,21 @@ class UserCreate(BaseModel):
 class UserUpdate(BaseModel):
     """A partial update: only the fields present change; `null` clears a field."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # At least one field: an empty patch is refused (422), and the document says so.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"minProperties": 1})
 
     first_name: Name | None = None
     last_name: Name | None = None
     phone_number: Phone | None = None
     profile_image_url: HttpUrl | None = None
     date_of_birth: BirthDate | None = None
-    is_verified: StrictBool | None = Field(default=None, description="administrators only (403 for others)")
-    is_active: StrictBool | None = Field(default=None, description="administrators only (403 for others)")
+    # Absent or a boolean: `null` is refused (_flags_are_booleans), so the document says boolean.
+    is_verified: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = Field(
+        default=None, description="administrators only (403 for others)"
+    )
+    is_active: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = Field(
+        default=None, description="administrators only (403 for others)"
+    )
 
     @model_validator(mode="after")
     def _flags_are_booleans(self) -> UserUpdate:

@@ -138,8 +138,9 @@ def list_users(verified: bool | None, search: UserSearch | None, limit: int, cur
     return _page_json(rows, limit, USERS_CURSOR)
 
 
-def get_user(who: Identity, user_id: str) -> str:
-    query = SQL.get_user_private if who.can_act_for(user_id) else SQL.get_user_public
+def get_user(user_id: str, *, private: bool) -> str:
+    """The user with profile and post statistics; private fields only when `private` (GET /me)."""
+    query = SQL.get_user_private if private else SQL.get_user_public
     row = get_database().one(query, user_id=user_id)
     if row is None:
         raise NotFound("user not found")
@@ -209,12 +210,13 @@ def put_profile(who: Identity, user_id: str, body: ProfileIn) -> tuple[str, bool
     return row["body"], bool(row["created"])
 
 
-def user_posts(who: Identity, user_id: str, limit: int, cursor: str | None) -> str:
+def user_posts(user_id: str, limit: int, cursor: str | None, *, all_statuses: bool) -> str:
+    """A page of the user's posts: published ones only unless `all_statuses` (the author's own view)."""
     c_ts, c_id = _keyset(POSTS_CURSOR, cursor)
     rows = get_database().all(
         SQL.user_posts,
         user_id=user_id,
-        all_statuses=who.can_act_for(user_id),
+        all_statuses=all_statuses,
         c_ts=c_ts,
         c_id=c_id,
         limit=limit + 1,

@@ -44,7 +44,8 @@ def test_template_functions_get_globals_merged(template: Template) -> None:
 def test_template_routes_and_authorizers(template: Template) -> None:
     routes = {r.route_key: r for r in template.routes}
     assert routes["GET /posts"].authorizer is None  # Authorizer: NONE
-    assert routes["GET /posts/{post_id}"].authorizer in template.authorizers
+    assert routes["GET /posts/{post_id}"].authorizer is None  # public: published posts
+    assert routes["GET /me/posts/{post_id}"].authorizer in template.authorizers
     assert routes["GET /health"].function == "StatsFunction"
     assert all(r.function != "MigrateFunction" for r in template.routes)
 
@@ -208,10 +209,10 @@ def test_authorizer_runs_before_the_handler(template: Template, key: jwt_local.S
     api = LocalApi(ROOT / "template.yaml", pool, key, "http://127.0.0.1:3000")  # type: ignore[arg-type]
     token = jwt_local.mint(key, jwt_local.USER1_SUB)
     # No token on a protected route: 401 and no invocation
-    response, served = api.handle("GET", "/posts/x", [("Host", "h")], b"", "127.0.0.1")
+    response, served = api.handle("GET", "/me/posts/x", [("Host", "h")], b"", "127.0.0.1")
     assert (response.status, served, pool.events) == (401, None, [])
     # A valid token: the claims reach the function as strings
-    response, served = api.handle("GET", "/posts/x", [("Authorization", f"Bearer {token}")], b"", "127.0.0.1")
+    response, served = api.handle("GET", "/me/posts/x", [("Authorization", f"Bearer {token}")], b"", "127.0.0.1")
     assert (response.status, served) == (200, "PostsFunction")
     assert pool.events[-1]["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == jwt_local.USER1_SUB
     assert pool.events[-1]["headers"]["x-forwarded-for"] == "127.0.0.1"

@@ -219,12 +219,16 @@ def test_walkthrough(dev: DevServer) -> None:
 
 
 def test_protected_route_answers_with_a_valid_token(dev: DevServer) -> None:
-    reply = dev.request("GET", f"/users/{jwt_local.USER1_SUB}", token=dev.token(jwt_local.USER1_SUB))
+    reply = dev.request("GET", "/me", token=dev.token(jwt_local.USER1_SUB))
     assert reply.status == 200, reply.body
     assert reply.body["email"] == "user1@example.com"  # private fields: the user themself
+    assert reply.headers["cache-control"] == "private, no-store"
+    public = dev.request("GET", f"/users/{jwt_local.USER1_SUB}")  # the public page needs no token
+    assert public.status == 200 and "email" not in public.body
+    assert public.headers["cache-control"].startswith("public, max-age=")
     admin = dev.token(jwt_local.ADMIN_SUB, groups=["admin", "editors"])
-    assert dev.request("GET", "/users/statistics", token=admin).status == 200
-    assert dev.request("GET", "/users/statistics", token=dev.token(jwt_local.USER1_SUB)).status == 403
+    assert dev.request("GET", "/admin/users/statistics", token=admin).status == 200
+    assert dev.request("GET", "/admin/users/statistics", token=dev.token(jwt_local.USER1_SUB)).status == 403
 
 
 # -- what API Gateway answers itself -------------------------------------------------------
@@ -235,11 +239,12 @@ def test_unknown_route_is_404_json(dev: DevServer) -> None:
     assert reply.body == {"message": "Not Found"}
 
 
-def test_wrong_method_is_405_with_allow(dev: DevServer) -> None:
+def test_wrong_method_is_404_like_api_gateway(dev: DevServer) -> None:
+    # API Gateway (HTTP API) has no 405: a method no route has on a known path is an unknown route.
     reply = dev.request("PUT", "/posts")
-    assert reply.status == 405
-    assert reply.body == {"message": "Method Not Allowed"}
-    assert set(reply.headers["allow"].split(", ")) == {"GET", "POST"}
+    assert reply.status == 404
+    assert reply.body == {"message": "Not Found"}
+    assert "allow" not in reply.headers
 
 
 def test_malformed_content_length_is_400_and_the_server_keeps_serving(dev: DevServer) -> None:
@@ -252,19 +257,42 @@ def test_malformed_content_length_is_400_and_the_server_keeps_serving(dev: DevSe
 
 
 def test_cors_preflight_is_answered_locally(dev: DevServer) -> None:
+    # Any localhost port is a dev origin by default (a front-end dev server on 5173, 8080, ...)
+    for origin in ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:8080"):
+        reply = dev.request(
+            "OPTIONS",
+            "/posts/x",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization,content-type,if-match,idempotency-key",
+            },
+        )
+        assert reply.status == 204
+        assert reply.headers["access-control-allow-origin"] == origin
+        assert "PATCH" in reply.headers["access-control-allow-methods"]
+        allowed = set(reply.headers["access-control-allow-headers"].split(","))
+        assert {"authorization", "content-type", "if-match", "if-none-match", "idempotency-key"} <= allowed
+    # another site is not allowed
     reply = dev.request(
-        "OPTIONS", "/posts", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
+        "OPTIONS", "/posts", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     )
-    assert reply.status == 204
-    assert reply.headers["access-control-allow-origin"] == "http://localhost:3000"
-    assert "POST" in reply.headers["access-control-allow-methods"]
+    assert "access-control-allow-origin" not in reply.headers
+
+
+def test_cors_exposes_what_the_api_sends(dev: DevServer) -> None:
+    reply = dev.request("GET", "/posts?limit=1", headers={"Origin": "http://localhost:5173"})
+    assert reply.status == 200
+    exposed = set(reply.headers["access-control-expose-headers"].split(","))
+    assert exposed == {"etag", "location", "content-location"}
+    assert "etag" in reply.headers
 
 
 def test_docs_and_openapi(dev: DevServer) -> None:
     doc = dev.request("GET", "/openapi.json")
     assert doc.status == 200
-    assert "/posts/{post_id}" in doc.body["paths"]
-    assert doc.body["paths"]["/posts/{post_id}"]["get"].get("security") == [{"bearerAuth": []}]
+    assert doc.body["paths"]["/me/posts/{post_id}"]["get"].get("security") == [{"bearerAuth": []}]
+    assert "security" not in doc.body["paths"]["/posts/{post_id}"]["get"]
     page = dev.request("GET", "/docs")
     assert page.status == 200 and "swagger-ui" in page.body
     bundle = dev.request("GET", "/docs/swagger-ui-bundle.js")
@@ -272,7 +300,7 @@ def test_docs_and_openapi(dev: DevServer) -> None:
 
 
 # -- the JWT authorizer ----------------------------------------------------------------------
-PROTECTED = f"/users/{jwt_local.USER1_SUB}"
+PROTECTED = "/me"
 
 
 def _b64(data: bytes) -> str:

@@ -51,6 +51,8 @@ def test_there_is_a_sample_per_route_and_both_sides_of_auth():
         "GET /posts/popular",
         "GET /posts/by-slug/{slug}",
         "GET /posts/{post_id}",
+        "GET /me/posts/{post_id}",
+        "GET /admin/posts/{post_id}",
         "PATCH /posts/{post_id}",
         "DELETE /posts/{post_id}",
         "POST /posts/{post_id}/views",
@@ -58,7 +60,13 @@ def test_there_is_a_sample_per_route_and_both_sides_of_auth():
         "DELETE /posts/{post_id}/like",
         "POST /posts/{post_id}/transfer",
     }
-    public = {"GET /posts", "GET /posts/popular", "GET /posts/by-slug/{slug}", "POST /posts/{post_id}/views"}
+    public = {
+        "GET /posts",
+        "GET /posts/popular",
+        "GET /posts/by-slug/{slug}",
+        "GET /posts/{post_id}",
+        "POST /posts/{post_id}/views",
+    }
     for route in routes - public:
         events = [load_event(f"posts/{n}") for n in SAMPLES if load_event(f"posts/{n}")["routeKey"] == route]
         assert any("authorizer" in e["requestContext"] for e in events), route

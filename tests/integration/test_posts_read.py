@@ -35,6 +35,16 @@ def get(post_id: str, who):
     return call(handler, prepare(load_event("posts/get.json"), path_params={"post_id": post_id}, claims=who))
 
 
+def get_mine(post_id: str, who):
+    return call(handler, prepare(load_event("posts/get_mine_draft.json"), path_params={"post_id": post_id}, claims=who))
+
+
+def get_as_admin(post_id: str, who):
+    return call(
+        handler, prepare(load_event("posts/get_admin_draft.json"), path_params={"post_id": post_id}, claims=who)
+    )
+
+
 def listing(query: dict[str, str] | None = None, who=None):
     return call(handler, prepare(load_event("posts/list.json"), query=query or {}, claims=who))
 
@@ -94,16 +104,40 @@ def test_published_post_to_any_signed_in_caller_in_one_statement(people, owner_c
 @pytest.mark.parametrize("status", ["draft", "archived"])
 def test_unpublished_post_only_to_author_and_admin(people, owner_conn, status):
     pid = str(make_post(owner_conn, people.author, status=status)["post_id"])
-    assert get(pid, people.author_claims).status == 200
-    assert get(pid, people.admin_claims).status == 200
-    hidden = get(pid, people.other_claims)
-    assert hidden.status == 404
-    assert hidden.error_code == "not_found"
+    # the public route shows published posts only, whoever asks
+    for who in (None, people.author_claims, people.admin_claims, people.other_claims):
+        hidden = get(pid, who)
+        assert hidden.status == 404
+        assert hidden.error_code == "not_found"
+    # the author reads it under /me, an administrator under /admin
+    mine = get_mine(pid, people.author_claims)
+    assert mine.status == 200 and mine.body["status"] == status
+    assert mine.headers["cache-control"] == "private, no-store"
+    assert get_as_admin(pid, people.admin_claims).status == 200
+    assert get_mine(pid, people.other_claims).status == 404
+    assert get_as_admin(pid, people.other_claims).status == 403
 
 
-def test_get_needs_an_identity(people, owner_conn):
+def test_get_is_public_and_cacheable(people, owner_conn):
     pid = str(make_post(owner_conn, people.author)["post_id"])
     reply = get(pid, None)
+    assert reply.status == 200
+    assert reply.headers["cache-control"] == "public, max-age=60, stale-while-revalidate=300"
+    etag = reply.headers["etag"]
+    # a revalidation with the ETag answers 304 without a body
+    again = call(
+        handler,
+        prepare(load_event("posts/get.json"), path_params={"post_id": pid}, headers={"if-none-match": etag}),
+    )
+    assert again.status == 304 and again.body in (None, "")
+    assert again.headers["etag"] == etag
+    # the same answer with or without a token
+    assert get(pid, people.other_claims).body == reply.body
+
+
+def test_my_post_needs_an_identity(people, owner_conn):
+    pid = str(make_post(owner_conn, people.author)["post_id"])
+    reply = get_mine(pid, None)
     assert reply.status == 401
     assert reply.error_code == "unauthorized"
 

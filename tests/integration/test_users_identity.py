@@ -174,7 +174,7 @@ def test_patch_never_writes_an_email(users, owner_conn, kind):
     assert holders(owner_conn, address) == []
 
 
-# -- GET /users/by-email (administrators) ------------------------------------------------
+# -- GET /admin/users/by-email (administrators) ------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_admin_look_up_accepts_both_token_types_and_finds_only_verified_addresses(users, owner_conn, kind):
     address = victim_address()
@@ -190,7 +190,7 @@ def test_admin_look_up_accepts_both_token_types_and_finds_only_verified_addresse
     )
     admin = make_user(owner_conn)
     token = token_of(kind, str(admin["user_id"]), admin["email"], groups=["admin"])
-    look_up = http_event("GET", "/users/by-email", query={"email": address}, claims=token)
+    look_up = http_event("GET", "/admin/users/by-email", query={"email": address}, claims=token)
     # The unverified claim bound nothing: nobody has the address
     assert call(users.handler, look_up).status == 404
     owner = new_sub()
@@ -203,7 +203,7 @@ def test_admin_look_up_accepts_both_token_types_and_finds_only_verified_addresse
 def test_admin_look_up_by_a_non_admin_is_403_with_either_token(users, owner_conn, kind):
     user = make_user(owner_conn)
     token = token_of(kind, str(user["user_id"]), user["email"])
-    look_up = http_event("GET", "/users/by-email", query={"email": user["email"]}, claims=token)
+    look_up = http_event("GET", "/admin/users/by-email", query={"email": user["email"]}, claims=token)
     assert call(users.handler, look_up).status == 403
 
 

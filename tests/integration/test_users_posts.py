@@ -32,23 +32,31 @@ def ids(reply) -> list[str]:
 @pytest.mark.parametrize(
     ("author", "caller", "expected"),
     [
-        (USER1, USER2, [POST1]),  # another user: published only
-        (USER1, USER1, [DRAFT1, POST1]),  # the author: drafts too
-        (USER2, ADMIN, [POST2, ARCHIVED2]),  # an admin: everything
-        (USER2, USER1, [POST2]),  # archived hidden from others
+        (USER1, None, [POST1]),  # anyone: published only
+        (USER1, USER1, [POST1]),  # the author too: the public list is the same for everyone
+        (USER2, ADMIN, [POST2]),  # an admin too: archived posts are not public
     ],
-    ids=["other-user", "author", "admin", "archived-hidden"],
+    ids=["anonymous", "author", "admin"],
 )
-def test_visibility_matrix(users, seeded, author, caller, expected):
-    who = admin_claims() if caller == ADMIN else as_user(caller)
+def test_public_list_is_published_only_for_everyone(users, seeded, author, caller, expected):
+    who = None if caller is None else admin_claims() if caller == ADMIN else as_user(caller)
     reply = send(users, "posts", path_params={"user_id": author}, claims=who)
     assert reply.status == 200, reply.body
     assert ids(reply) == expected
     assert reply.body["next_cursor"] is None
+    assert reply.headers["cache-control"].startswith("public, max-age=")
 
 
-def test_anonymous_is_401(users, seeded):
-    assert send(users, "posts_anonymous_401").status == 401
+@pytest.mark.parametrize(("caller", "expected"), [(USER1, [DRAFT1, POST1]), (USER2, [POST2, ARCHIVED2])])
+def test_my_posts_include_drafts_and_archived(users, seeded, caller, expected):
+    reply = send(users, "my_posts", claims=as_user(caller))
+    assert reply.status == 200, reply.body
+    assert ids(reply) == expected
+    assert reply.headers["cache-control"] == "private, no-store"
+
+
+def test_my_posts_anonymous_is_401(users, seeded):
+    assert send(users, "my_posts_anonymous_401").status == 401
 
 
 @pytest.mark.parametrize("user_id", [MISSING, "not-a-uuid"])
@@ -92,7 +100,7 @@ def test_pages_follow_publication_time_then_creation_time(users, owner_conn):
     while True:
         query = {"limit": "3", **({"cursor": cursor} if cursor else {})}
         with StatementCounter() as counter:
-            reply = send(users, "posts_own", path_params={"user_id": author}, claims=as_user(author), query=query)
+            reply = send(users, "my_posts", claims=as_user(author), query=query)
         statements.append(counter.count)
         assert reply.status == 200, reply.body
         seen += ids(reply)

@@ -1,4 +1,4 @@
-"""Reading users: GET /users, /users/{id}, /users/statistics, /users/by-email."""
+"""Reading users: GET /users, /users/{id}, /admin/users/statistics, /admin/users/by-email."""
 
 from __future__ import annotations
 
@@ -161,38 +161,43 @@ def test_bad_cursors_are_400(users, cursor):
     assert reply.error_code == "invalid_cursor"
 
 
-# -- GET /users/{user_id} -------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("caller", "private"),
-    [(USER2, False), (USER1, True), (ADMIN, True)],
-    ids=["other-user", "self", "admin"],
-)
-def test_get_user_private_fields_only_for_self_or_admin(users, seeded, caller, private):
-    who = admin_claims() if caller == ADMIN else as_user(caller)
-    reply = send(users, "get", claims=who)
+# -- GET /users/{user_id} (public) and GET /me (private) --------------------------------
+@pytest.mark.parametrize("caller", [None, USER2, USER1, ADMIN], ids=["anonymous", "other-user", "self", "admin"])
+def test_public_user_page_is_the_same_for_every_caller(users, seeded, caller):
+    # Given any caller, or none (the route has no authorizer: a token changes nothing)
+    who = None if caller is None else admin_claims() if caller == ADMIN else as_user(caller)
+    reply = send(users, "get", claims=who) if who else send(users, "get")
     assert reply.status == 200, reply.body
     body = reply.body
     assert body["user_id"] == USER1 and body["username"] == "user1"
     assert set(body) >= PUBLIC_KEYS
-    if private:
-        assert set(body) >= PRIVATE_KEYS
-        assert body["email"] == "user1@example.com"
-        assert "preferences" in body["profile"]
-    else:
-        assert not (PRIVATE_KEYS & set(body))
-        assert "preferences" not in body["profile"]
+    assert not (PRIVATE_KEYS & set(body))
+    assert "preferences" not in body["profile"]
     assert "password_hash" not in body
+    assert reply.headers["cache-control"].startswith("public, max-age=")
+    assert body == send(users, "get").body
 
 
-def test_get_user_anonymous_is_401(users, seeded):
-    reply = send(users, "get_anonymous_401")
+@pytest.mark.parametrize("caller", [USER1, ADMIN], ids=["user", "admin"])
+def test_me_is_the_callers_own_account_with_private_fields(users, seeded, caller):
+    who = admin_claims() if caller == ADMIN else as_user(caller)
+    reply = send(users, "me", claims=who)
+    assert reply.status == 200, reply.body
+    assert reply.body["user_id"] == caller
+    assert set(reply.body) >= PUBLIC_KEYS | PRIVATE_KEYS
+    assert reply.headers["cache-control"] == "private, no-store"
+    assert "password_hash" not in reply.body
+
+
+def test_me_anonymous_is_401(users, seeded):
+    reply = send(users, "me_anonymous_401")
     assert reply.status == 401
 
 
 def test_get_user_has_profile_and_post_statistics_in_one_statement(users, seeded):
     # Given the seed: user1 has a published post (120 views) and a draft
     with StatementCounter() as counter:
-        reply = send(users, "get_self")
+        reply = send(users, "me")
     assert counter.count == 1
     assert reply.body["profile"]["location"] == "Tokyo"
     assert reply.body["profile"]["social_links"] == {"github": "tanaka"}
@@ -206,7 +211,8 @@ def test_get_user_has_profile_and_post_statistics_in_one_statement(users, seeded
 
 
 def test_get_user_without_profile_or_posts(users, seeded):
-    reply = send(users, "get_admin", path_params={"user_id": ADMIN})
+    # A user without a profile still has a public page
+    reply = send(users, "get", path_params={"user_id": ADMIN})
     assert reply.status == 200
     assert reply.body["profile"] is None
     assert reply.body["stats"] == {
@@ -231,7 +237,7 @@ def test_get_inactive_user_is_404_even_for_admin(users, seeded):
     assert send(users, "get", claims=admin_claims()).status == 404
 
 
-# -- GET /users/statistics ------------------------------------------------------------
+# -- GET /admin/users/statistics ------------------------------------------------------------
 def test_statistics_for_admins(users, owner_conn):
     # Given active users of every kind, and an inactive one that must not count
     now = datetime.now(UTC)
@@ -252,12 +258,12 @@ def test_statistics_refused_to_non_admins(users, seeded, sample, status):
 
 
 def test_statistics_route_is_not_taken_for_a_user_id(users, seeded):
-    # /users/statistics must not be routed to GET /users/{user_id}
+    # /admin/users/statistics must not be routed to GET /users/{user_id}
     reply = send(users, "statistics_not_admin_403")
     assert reply.error_code == "forbidden"
 
 
-# -- GET /users/by-email --------------------------------------------------------------
+# -- GET /admin/users/by-email --------------------------------------------------------------
 def test_by_email_finds_active_user_whatever_the_case(users, seeded):
     reply = send(users, "by_email")
     assert reply.status == 200

@@ -28,17 +28,21 @@ def test_every_route_has_samples():
     assert routes == {
         "POST /users",
         "GET /users",
-        "GET /users/statistics",
-        "GET /users/by-email",
+        "GET /admin/users/statistics",
+        "GET /admin/users/by-email",
         "GET /users/{user_id}",
         "PATCH /users/{user_id}",
         "DELETE /users/{user_id}",
         "GET /users/{user_id}/profile",
         "PUT /users/{user_id}/profile",
         "GET /users/{user_id}/posts",
+        "GET /me",
+        "PATCH /me",
+        "GET /me/posts",
     }
     # and protected routes have an authorized and an anonymous sample
-    for route in routes - {"GET /users", "GET /users/{user_id}/profile"}:
+    public = {"GET /users", "GET /users/{user_id}", "GET /users/{user_id}/profile", "GET /users/{user_id}/posts"}
+    for route in routes - public:
         names = [n for n in HTTP_SAMPLES if load_event(f"users/{n}.json")["routeKey"] == route]
         with_claims = [n for n in names if "authorizer" in load_event(f"users/{n}.json")["requestContext"]]
         assert with_claims and len(with_claims) < len(names), route
@@ -82,14 +86,17 @@ def test_openapi_document_builds_with_every_route(users):
     assert documented == {
         ("POST", "/users"),
         ("GET", "/users"),
-        ("GET", "/users/statistics"),
-        ("GET", "/users/by-email"),
+        ("GET", "/admin/users/statistics"),
+        ("GET", "/admin/users/by-email"),
         ("GET", "/users/{user_id}"),
         ("PATCH", "/users/{user_id}"),
         ("DELETE", "/users/{user_id}"),
         ("GET", "/users/{user_id}/profile"),
         ("PUT", "/users/{user_id}/profile"),
         ("GET", "/users/{user_id}/posts"),
+        ("GET", "/me"),
+        ("PATCH", "/me"),
+        ("GET", "/me/posts"),
     }
     assert set(doc["paths"]["/users"]["post"]["responses"]) == {"200", "201", "400", "401", "409", "422"}
     assert set(doc["paths"]["/users/{user_id}"]["patch"]["responses"]) == {"200", "400", "401", "403", "404", "422"}

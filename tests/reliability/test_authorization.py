@@ -65,6 +65,9 @@ def _attempts(a: dict[str, Any], b_sub: str) -> list[tuple[str, str, Any, tuple[
         ("PUT", f"/users/{u}/profile", {}, (403,)),
         ("GET", f"/posts/{draft}", None, (404,)),
         ("GET", f"/posts/{archived}", None, (404,)),
+        ("GET", f"/me/posts/{draft}", None, (404,)),
+        ("GET", f"/me/posts/{archived}", None, (404,)),
+        ("GET", f"/admin/posts/{draft}", None, (403,)),
         ("POST", f"/posts/{draft}/views", None, (404,)),
         ("PUT", f"/posts/{draft}/like", None, (404,)),
         ("POST", f"/posts/{draft}/comments", {"content": "B was here"}, (404,)),
@@ -134,19 +137,25 @@ def test_user_b_cannot_touch_user_a(local_api: LocalApiClient, owner: Any, alice
 
 
 def test_a_sees_their_own_private_fields(local_api: LocalApiClient, alice: dict[str, Any]):
-    me = local_api.request("GET", f"/users/{alice['sub']}", token=alice["token"])
+    me = local_api.request("GET", "/me", token=alice["token"])
     assert me.status == 200
     assert me.body["email"] and me.body["phone_number"] == "+33 6 12 34 56 78"
     assert me.body["profile"]["preferences"] == {"theme": "dark", "newsletter": False}
-    drafts = local_api.request("GET", f"/posts/{alice['posts']['draft']}", token=alice["token"])
+    drafts = local_api.request("GET", f"/me/posts/{alice['posts']['draft']}", token=alice["token"])
     assert drafts.status == 200
+    mine = local_api.request("GET", "/me/posts", token=alice["token"])
+    assert alice["posts"]["draft"] in {i["post_id"] for i in mine.body["items"]}
+    # the public routes show no draft and no private field, even to the author
+    assert local_api.request("GET", f"/posts/{alice['posts']['draft']}", token=alice["token"]).status == 404
+    _no_private_fields(local_api.request("GET", f"/users/{alice['sub']}", token=alice["token"]))
 
 
 ADMIN_ONLY = [
-    ("GET", "/users/statistics", None),
-    ("GET", "/users/by-email?email={email}", None),
-    ("GET", "/stats/history?metric=users_total", None),
+    ("GET", "/admin/users/statistics", None),
+    ("GET", "/admin/users/by-email?email={email}", None),
+    ("GET", "/admin/stats/history?metric=users_total", None),
     ("GET", "/admin/posts/{published}/comments", None),
+    ("GET", "/admin/posts/{published}", None),
     ("POST", "/comments/{comment}/hide", None),
     ("POST", "/comments/{comment}/unhide", None),
     ("POST", "/posts/{published}/transfer", {"new_author_id": "{b}"}),

@@ -131,7 +131,7 @@ def test_a_body_of_another_media_type_is_415_on_every_route(local_api: LocalApiC
     before = table_hashes(owner), row_counts(owner)
     tried = 0
     operations = _body_operations(doc)
-    assert len(operations) == 8, operations  # every route with a request body
+    assert len(operations) == 9, operations  # every route with a request body
     for method, path in operations:
         for content_type in NOT_JSON:
             reply = local_api.request(
@@ -208,7 +208,7 @@ def test_datetimes_outside_the_range_are_422_on_every_datetime_parameter(local_a
     ]
     assert {name for _, _, name, _ in params} == {"published_after", "published_before", "since"}, params
     for method, path, name, protected in params:
-        extra = "metric=users_total&" if path == "/stats/history" else ""
+        extra = "metric=users_total&" if path == "/admin/stats/history" else ""
         token = ids["token"] if protected else None
         for value in OUT_OF_RANGE:
             reply = local_api.request(method, f"{path}?{extra}{name}={value.replace('+', '%2B')}", token=token)

@@ -39,8 +39,13 @@ CHECKS = [
     openapi_checks.content_type_conformance,
     openapi_checks.response_schema_conformance,
     openapi_checks.negative_data_rejection,
+    # Data the document allows is accepted: no 400/422 (nor 412, 413, 415) for a valid request.
+    openapi_checks.positive_data_acceptance,
 ]
 STATUSES: Counter[int] = Counter()
+# Per operation: positive (schema-valid) cases sent, and how many were accepted (not refused as invalid).
+POSITIVE: Counter[str] = Counter()
+ACCEPTED: Counter[str] = Counter()
 FOUND: list[str] = []
 # Path ids the fuzzer must not point at the owner's real rows (it would lock itself out).
 KEEP_GENERATED = {("DELETE", "/users/{user_id}")}
@@ -67,6 +72,31 @@ def fuzz_world(local_api: LocalApiClient) -> dict[str, Any]:
     }
 
 
+def _error(response: Any) -> dict[str, Any]:
+    try:
+        body = response.json()
+        return body["error"] if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+    except ValueError:
+        return {}
+
+
+def _details(response: Any) -> set[str]:
+    return {str(d.get("field")) for d in _error(response).get("details") or [] if isinstance(d, dict)}
+
+
+# Rules the document states in words because JSON Schema cannot: a refusal of schema-valid data
+# is accepted only when it is one of these, for the reason given (each is counted).
+def _beyond_the_schema(case: Any, response: Any) -> str | None:
+    query, body = case.query or {}, case.body if isinstance(case.body, dict) else {}
+    if response.status_code == 400 and query.get("cursor") and _error(response).get("code") == "invalid_cursor":
+        return "a made-up cursor (only a next_cursor the API returned is valid)"
+    if response.status_code == 422 and query.get("sort") == "relevance" and not query.get("q"):
+        return "sort=relevance without q (it ranks a search)"
+    if response.status_code == 422 and body.get("email") is not None and _details(response) == {"email"}:
+        return "a body email other than the token's verified one (it must repeat the claim)"
+    return None
+
+
 def _send(case: Any, local_api: LocalApiClient, token: str) -> None:
     protected = bool(case.operation.definition.raw.get("security"))
     # A negative case may leave out or mangle the credentials on purpose: then it goes as generated.
@@ -81,6 +111,15 @@ def _send(case: Any, local_api: LocalApiClient, token: str) -> None:
         return
     STATUSES[response.status_code] += 1
     checks = CHECKS
+    if case.meta is not None and case.meta.generation.mode.is_positive:
+        label = f"{case.method.upper()} {case.path}"
+        reason = _beyond_the_schema(case, response)
+        if reason is not None:
+            TALLY[f"fuzz: schema-valid, refused by a documented rule: {reason}"] += 1
+            checks = [c for c in checks if c is not openapi_checks.positive_data_acceptance]
+        else:
+            POSITIVE[label] += 1
+            ACCEPTED[label] += response.status_code not in (400, 412, 413, 415, 422)
     if response.status_code == 204:
         # The document gives 204 answers an application/json content (the generator's default);
         # a 204 has no body and so no Content-Type.
@@ -128,3 +167,8 @@ def test_fuzz_summary() -> None:
     TALLY["fuzz: operations"] = len(list(SCHEMA.get_all_operations()))
     TALLY["fuzz: examples per operation"] = EXAMPLES
     print("fuzz statuses:", dict(sorted(STATUSES.items())))
+    print("positive-data acceptance per operation (accepted/sent):")
+    for label in sorted(POSITIVE, key=lambda k: (k.split(" ", 1)[1], k)):
+        print(f"  {label}: {ACCEPTED[label]}/{POSITIVE[label]}")
+    TALLY["fuzz: positive cases refused"] = sum(POSITIVE.values()) - sum(ACCEPTED.values())
+    assert sum(POSITIVE.values()) == sum(ACCEPTED.values()), {k: (ACCEPTED[k], POSITIVE[k]) for k in POSITIVE}

@@ -139,14 +139,18 @@ def test_every_protected_route_refuses_every_bad_token_before_any_handler(local_
 def test_the_good_token_still_works(local_api: LocalApiClient):
     # The refusals above are not an authorizer that refuses everything.
     sub, token = local_api.register(prefix="good")
-    reply = local_api.request("GET", f"/users/{sub}", token=token)
+    reply = local_api.request("GET", "/me", token=token)
     assert reply.status == 200 and reply.body["user_id"] == sub
 
 
 # -- the handlers themselves (defence in depth) ---------------------------------------------
 HANDLER_ROUTES = [
     ("users_app", "POST", "/users", {}, {"username": "nobody_here"}),
-    ("users_app", "GET", "/users/{user_id}", {"user_id": "00000000-0000-4000-8000-000000000002"}, None),
+    ("users_app", "GET", "/me", {}, None),
+    ("users_app", "PATCH", "/me", {}, {"first_name": "X"}),
+    ("users_app", "GET", "/me/posts", {}, None),
+    ("posts_app", "GET", "/me/posts/{post_id}", {"post_id": "00000000-0000-4000-8000-000000000009"}, None),
+    ("posts_app", "GET", "/admin/posts/{post_id}", {"post_id": "00000000-0000-4000-8000-000000000009"}, None),
     (
         "users_app",
         "PATCH",
@@ -156,7 +160,7 @@ HANDLER_ROUTES = [
     ),
     ("users_app", "DELETE", "/users/{user_id}", {"user_id": "00000000-0000-4000-8000-000000000002"}, None),
     ("users_app", "PUT", "/users/{user_id}/profile", {"user_id": "00000000-0000-4000-8000-000000000002"}, {"bio": "x"}),
-    ("users_app", "GET", "/users/statistics", {}, None),
+    ("users_app", "GET", "/admin/users/statistics", {}, None),
     ("posts_app", "POST", "/posts", {}, {"title": "t", "content": "c"}),
     ("posts_app", "PATCH", "/posts/{post_id}", {"post_id": "00000000-0000-4000-8000-000000000009"}, {"title": "t"}),
     ("posts_app", "DELETE", "/posts/{post_id}", {"post_id": "00000000-0000-4000-8000-000000000009"}, None),

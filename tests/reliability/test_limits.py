@@ -57,7 +57,7 @@ def _path(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], path)
 
 
-REQUIRED_QUERY = {"/stats/history": "metric=users_total", "/users/by-email": "email=lim%40example.com"}
+REQUIRED_QUERY = {"/admin/stats/history": "metric=users_total", "/admin/users/by-email": "email=lim%40example.com"}
 
 
 def test_bounded_query_parameters(local_api: LocalApiClient, doc: dict[str, Any], ids: dict[str, str]):

@@ -135,19 +135,22 @@ def test_no_response_carries_password_hash(local_api: LocalApiClient, world: dic
     sub, token, post = world["sub"], world["token"], world["post"]
     email = f"mass-{sub[:8]}@example.com"
     reads = [
-        ("GET", f"/users/{sub}", token),
-        ("GET", f"/users/{sub}", admin_token),
+        ("GET", f"/users/{sub}", None),
+        ("GET", "/me", token),
+        ("GET", "/me/posts", token),
+        ("GET", f"/me/posts/{post}", token),
+        ("GET", f"/admin/posts/{post}", admin_token),
         ("GET", f"/users?q=mass_{sub[:8]}", None),
         ("GET", "/users?limit=100", None),
-        ("GET", f"/users/by-email?email={email}", admin_token),
+        ("GET", f"/admin/users/by-email?email={email}", admin_token),
         ("GET", f"/users/{sub}/profile", None),
-        ("GET", f"/users/{sub}/posts", token),
-        ("GET", f"/posts/{post}", token),
+        ("GET", f"/users/{sub}/posts", None),
+        ("GET", f"/posts/{post}", None),
         ("GET", f"/posts?author={sub}&fields=post_id,title,author", None),
         ("GET", "/posts/popular?days=1", None),
         ("GET", f"/posts/{post}/comments", None),
         ("GET", f"/admin/posts/{post}/comments", admin_token),
-        ("GET", "/users/statistics", admin_token),
+        ("GET", "/admin/users/statistics", admin_token),
     ]
     for method, path, who in reads:
         reply = local_api.request(method, path, token=who)
@@ -175,10 +178,13 @@ def test_private_fields_only_to_self_or_admin(local_api: LocalApiClient, world: 
         == 200
     )
     as_other = local_api.request("GET", f"/users/{sub}", token=other_token).body
-    as_admin = local_api.request("GET", f"/users/{sub}", token=admin_token).body
-    as_self = local_api.request("GET", f"/users/{sub}", token=world["token"]).body
+    as_anyone = local_api.request("GET", f"/users/{sub}").body
+    email = f"mass-{sub[:8]}@example.com"
+    as_admin = local_api.request("GET", f"/admin/users/by-email?email={email}", token=admin_token).body
+    as_self = local_api.request("GET", "/me", token=world["token"]).body
     for private in ("email", "phone_number", "date_of_birth"):
         assert as_other.get(private) is None, as_other
+        assert as_anyone.get(private) is None, as_anyone
     assert as_self["email"] == as_admin["email"] == f"mass-{sub[:8]}@example.com"
     assert as_self["date_of_birth"] == as_admin["date_of_birth"] == "1990-01-02"
     listing = local_api.request("GET", f"/users?q=mass_{sub[:8]}", token=other_token)

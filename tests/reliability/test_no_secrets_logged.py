@@ -80,9 +80,9 @@ def test_errors_and_refusals_log_no_token(local_api: LocalApiClient):
         ("POST", "/users", token, {"username": f"logs_{sub[:8]}"}),  # 409: already registered
         ("POST", "/posts", token, {"title": "t", "content": "c", "password": "hunter2-" + sub}),  # 422
         ("PATCH", f"/users/{sub}", token, {"phone_number": "not a phone"}),
-        ("GET", "/users/statistics", token, None),  # 403
+        ("GET", "/admin/users/statistics", token, None),  # 403
         ("GET", f"/users/{uuid.uuid4()}", token, None),  # 404
-        ("GET", f"/users/{sub}", "x" + token, None),  # 401 at the authorizer
+        ("GET", "/me", "x" + token, None),  # 401 at the authorizer
     ]
     for method, path, who, body in sent:
         reply = local_api.request(method, path, token=who, body=body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,32 @@ def test_every_reference_resolves(committed: dict[str, Any]) -> None:
 def test_operation_ids_are_unique(committed: dict[str, Any]) -> None:
     ids = [op["operationId"] for op in operations(committed).values()]
     assert len(ids) == len(set(ids))
+
+
+def test_operation_ids_are_names_a_person_would_write(committed: dict[str, Any]) -> None:
+    # lowerCamelCase verb + noun (listPosts, getPost, createComment), never Powertools' generated
+    # get_post_posts__post_id__get: a generated client's method names come from these.
+    verbs = ("list", "get", "create", "update", "delete", "archive", "register", "deactivate", "put", "like")
+    verbs += ("unlike", "hide", "unhide", "count", "transfer")
+    for key, op in operations(committed).items():
+        op_id = op["operationId"]
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", op_id), (key, op_id)
+        assert op_id.startswith(verbs), (key, op_id)
+
+
+def test_optional_parameters_are_plain_schemas(committed: dict[str, Any]) -> None:
+    # A query or path parameter is a string or absent, never JSON null: no anyOf [X, null].
+    for key, op in operations(committed).items():
+        for param in op.get("parameters", []):
+            assert "anyOf" not in param["schema"], (key, param["name"])
+
+
+def test_patch_bodies_need_at_least_one_field(committed: dict[str, Any]) -> None:
+    for key, op in operations(committed).items():
+        if key[0] == "PATCH" and "requestBody" in op:
+            ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            schema = committed["components"]["schemas"][ref]
+            assert schema.get("minProperties") == 1 or schema.get("required"), key
 
 
 def test_every_route_has_a_sample_event(template: Template) -> None:

@@ -29,6 +29,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
+from . import caching
 from .errors import (
     AppError,
     BadRequest,
@@ -287,6 +288,12 @@ def make_handler(
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> Any:
+        result = serve(event, context)
+        if "routeKey" in event and isinstance(result, dict) and "statusCode" in result:
+            return caching.apply(event, result)  # Cache-Control, ETag, 304 (shared/caching.py)
+        return result
+
+    def serve(event: dict[str, Any], context: Any) -> Any:
         settings = get_settings()  # parsed once per container, on the first invocation
         metrics.set_default_dimensions(Stage=settings.stage)
         if extra is not None and "routeKey" not in event:

@@ -23,6 +23,12 @@ from .schemas import utc_datetime
 
 _DIGEST_BYTES = 6
 MAX_CURSOR_LENGTH = 512
+# What the document says of a cursor: the unpadded base64url text encode_cursor makes. Only a
+# `next_cursor` the API returned is valid; any other text of this form answers 400 invalid_cursor.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+CURSOR_DESCRIPTION = (
+    "The `next_cursor` of the previous page, as returned (opaque). Any other value answers 400 `invalid_cursor`."
+)
 
 
 def _digest(payload: bytes) -> bytes:
