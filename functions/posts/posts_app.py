@@ -27,8 +27,6 @@ from posts_models import (
     TransferRequest,
     ViewCount,
     as_utc,
-    etag,
-    parse_if_match,
     search_terms,
     slug_path,
 )
@@ -82,6 +80,29 @@ def parse_fields(raw: str | None, sort: str) -> frozenset[str]:
             ],
         )
     return frozenset(names | {"post_id"})
+
+
+# -- ETag and If-Match (RFC 9110 §8.8.3, §13.1.1) ----------------------------------------
+def etag(version: int) -> str:
+    """The ETag of a post: its content version, bumped by every edit, never by counters."""
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> list[int] | None:
+    """The versions an If-Match header accepts: None for no header or `*` (any),
+    [] when no tag can be one of ours (a stale or foreign ETag: 412). If-Match compares strongly
+    (RFC 9110 §13.1.1), so a weak tag (`W/"3"`) never matches."""
+    if header is None:
+        return None
+    versions: list[int] = []
+    for token in header.split(","):
+        tag = token.strip()
+        if tag == "*":
+            return None
+        digits = tag[1:-1]
+        if 3 <= len(tag) <= 11 and tag[0] == tag[-1] == '"' and digits.isascii() and digits.isdigit():
+            versions.append(int(digits))
+    return versions
 
 
 def _with_etag(body: str, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:

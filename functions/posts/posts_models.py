@@ -1,5 +1,5 @@
 """Request bodies, response shapes (for the OpenAPI document) and the small pure
-helpers of the posts API: slugs, ETags, If-Match, LIKE escaping.
+helpers of the posts API: slugs and LIKE escaping (the ETag and If-Match headers are posts_app's).
 
 Responses of the hot reads are built as JSON by PostgreSQL and pass through
 untouched; the response models below document them and are never used to
@@ -404,28 +404,6 @@ def search_terms(q: str) -> SearchTerms:
         [like_pattern(t) for t in caseless],
         [like_pattern(t) for t in terms if t not in caseless],
     )
-
-
-def etag(version: int) -> str:
-    """The ETag of a post: its content version, bumped by every edit, never by counters."""
-    return f'"{version}"'
-
-
-def parse_if_match(header: str | None) -> list[int] | None:
-    """The versions an If-Match header accepts: None for no header or `*` (any),
-    [] when no tag can be one of ours (a stale or foreign ETag: 412). If-Match compares strongly
-    (RFC 9110 §13.1.1), so a weak tag (`W/"3"`) never matches."""
-    if header is None:
-        return None
-    versions: list[int] = []
-    for token in header.split(","):
-        tag = token.strip()
-        if tag == "*":
-            return None
-        digits = tag[1:-1]
-        if 3 <= len(tag) <= 11 and tag[0] == tag[-1] == '"' and digits.isascii() and digits.isdigit():
-            versions.append(int(digits))
-    return versions
 
 
 def like_pattern(text: str) -> str:

@@ -11,15 +11,15 @@ from posts_models import (
     PostCreate,
     PostPatch,
     as_utc,
-    etag,
     like_pattern,
-    parse_if_match,
     search_terms,
     slug_candidates,
     slug_path,
     slugify,
 )
 from pydantic import ValidationError
+
+from posts_app import etag, parse_if_match
 
 
 @pytest.mark.parametrize(
