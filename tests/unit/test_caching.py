@@ -139,9 +139,12 @@ def test_cdn_caches_public_reads_only_and_forwards_authorization(resources: dict
         elif method == "GET":
             # private or uncacheable reads never meet the caching policy
             assert behavior["CachePolicyId"] != cached, key
-        # every route still reaches the authorizer with the caller's token: either the cache
-        # policy forwards Authorization, or the behavior forwards every viewer header
-        assert behavior["CachePolicyId"] == cached or "OriginRequestPolicyId" in behavior, key
+        # every route reaches the API with every header it documents (Authorization, Idempotency-Key,
+        # If-Match, If-None-Match): a cache policy alone forwards only its cache key's headers
+        assert "OriginRequestPolicyId" in behavior, key
+        # and with its ETags unchanged: CloudFront weakens a strong ETag when it compresses
+        if method in ("GET", "PATCH", "DELETE") and path.startswith(("/posts", "/me", "/users")):
+            assert behavior.get("Compress") is not True or behavior["CachePolicyId"] != cached, key
 
 
 def rewrite_readme_table() -> None:
@@ -159,3 +162,13 @@ def rewrite_readme_table() -> None:
 
 if __name__ == "__main__":
     rewrite_readme_table()
+
+
+def test_public_reads_vary_on_origin() -> None:
+    """CORS answers differ per Origin (API Gateway echoes an allowed one): a shared cache keeps a
+    copy per Origin, or a browser on one origin may get another's answer."""
+    event = {"routeKey": "GET /posts", "requestContext": {"http": {"method": "GET"}}, "headers": {}}
+    result = caching.apply(event, {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"})
+    assert result["headers"]["Vary"] == "Origin"
+    result = caching.apply(event, {"statusCode": 200, "headers": {"Vary": "Accept-Encoding"}, "body": "{}"})
+    assert result["headers"]["Vary"] == "Accept-Encoding, Origin"

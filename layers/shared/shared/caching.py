@@ -148,6 +148,15 @@ def apply(event: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         headers["Cache-Control"] = rule.header() if status < 300 or not rule.public else NO_STORE
         return result
     headers["Cache-Control"] = rule.header()
+    # API Gateway answers CORS per Origin (Access-Control-Allow-Origin echoes an allowed one and is
+    # absent otherwise): a shared cache must keep one copy per Origin (Fetch standard, "CORS
+    # protocol and HTTP caches").
+    vary = _header(headers, "Vary")
+    if vary is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in {v.strip().lower() for v in vary.split(",")}:
+        for k in [k for k in headers if k.lower() == "vary"]:
+            headers[k] = vary + ", Origin"
     tag = _header(headers, "ETag")
     if tag is None and not result.get("isBase64Encoded"):
         tag = body_etag(result.get("body") or "")
