@@ -13,6 +13,7 @@ atomic by itself, except the admin transfer, which is an explicit transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import uuid
@@ -340,7 +341,9 @@ def list_posts(
         "limit": limit,
     }
     if search is not None and sort in SEARCH_SORTS:
-        kind = SEARCH_SORTS[sort].kind
+        # A ranked page's keyset (tier, published_at, id) means something only for its own terms:
+        # the cursor names them, so a cursor of another search is refused, never skips rows.
+        kind = SEARCH_SORTS[sort].kind + ":" + hashlib.sha256(search.q.encode()).hexdigest()[:16]
         params["c_tier"] = params["c_ts"] = params["c_id"] = None
         if cursor is not None:
             params["c_tier"], params["c_ts"], params["c_id"] = _search_cursor(kind, cursor)

@@ -403,3 +403,16 @@ def test_names_are_found_by_every_spelling_of_their_nfkc_form(users, owner_conn)
     )
     for q in ("\uff80\uff9b\uff73", "タロウ", "yamada", "\uff39\uff21\uff2d\uff21\uff24\uff21", "yamada タロウ"):
         assert users_found(users, q) == {"hw_kana"}, q
+
+
+def test_a_cursor_belongs_to_its_own_search(author, owner_conn):
+    """Ranked pages are keyset pages of one search's order: a next_cursor sent with other terms
+    would skip rows of that search silently, so it is refused (400 invalid_cursor)."""
+    for i in range(3):
+        post(owner_conn, author.id, f"a {i}", i, content="の")
+    first = listing({"q": "a", "limit": "2"})
+    assert first.status == 200 and first.body["next_cursor"]
+    other = listing({"q": "の", "limit": "2", "cursor": first.body["next_cursor"]})
+    assert (other.status, other.body["error"]["code"]) == (400, "invalid_cursor"), other.body
+    same = listing({"q": "a", "limit": "2", "cursor": first.body["next_cursor"]})
+    assert same.status == 200 and len(same.body["items"]) == 1
