@@ -90,13 +90,14 @@ ORDER BY u.created_at DESC, u.user_id DESC
 LIMIT :limit
 
 -- name: get_user_public
--- A user with profile and post statistics, as anyone may see them.
+-- A user with profile and post statistics, as anyone may see them: counts of published posts only
+-- (how many drafts someone keeps is theirs to know; GET /me has the total).
 SELECT json_build_object(
 {{public_fields}},
     'profile', CASE WHEN pr.user_id IS NULL THEN NULL ELSE json_build_object(
 {{profile_public_fields}}) END,
     'stats', json_build_object(
-        'total_posts', s.total_posts,
+        'total_posts', s.published_posts,
         'published_posts', s.published_posts,
         'total_views', coalesce(s.total_views, 0),
         'total_likes', coalesce(s.total_likes, 0),

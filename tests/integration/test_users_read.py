@@ -210,6 +210,14 @@ def test_get_user_has_profile_and_post_statistics_in_one_statement(users, seeded
     assert stats["last_published_at"] is not None
 
 
+def test_the_public_page_counts_published_posts_only(users, seeded):
+    """user1 has a published post and a draft: the public page says 1, GET /me says 2."""
+    public = send(users, "get", path_params={"user_id": USER1}).body["stats"]
+    own = send(users, "me").body["stats"]
+    assert (public["total_posts"], public["published_posts"]) == (1, 1)
+    assert (own["total_posts"], own["published_posts"]) == (2, 1)
+
+
 def test_get_user_without_profile_or_posts(users, seeded):
     # A user without a profile still has a public page
     reply = send(users, "get", path_params={"user_id": ADMIN})
