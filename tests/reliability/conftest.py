@@ -280,6 +280,22 @@ APP_TABLES_SQL = (
 )
 
 
+def seed_ids(api: LocalApiClient, prefix: str) -> dict[str, str]:
+    """An admin user, a published post and a comment on it, made through the local API: the
+    ids that fill route paths ({user_id}, {post_id}, {comment_id}, {slug}) and the token."""
+    sub, token = api.register(groups=["admin"], prefix=prefix)
+    post = api.request("POST", "/posts", token=token, body={"title": prefix, "content": "x", "status": "published"})
+    comment = api.request("POST", f"/posts/{post.body['post_id']}/comments", token=token, body={"content": "x"})
+    assert post.status == comment.status == 201
+    return {
+        "token": token,
+        "user_id": sub,
+        "post_id": post.body["post_id"],
+        "comment_id": comment.body["comment_id"],
+        "slug": post.body["slug"],
+    }
+
+
 def table_names(conn: Any) -> list[str]:
     return [r[0] for r in conn.run(APP_TABLES_SQL)]
 

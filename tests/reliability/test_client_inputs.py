@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, table_hashes
+from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, seed_ids, table_hashes
 
 SURROGATE = "a\ud800b"
 
@@ -38,17 +38,7 @@ def doc(local_api: LocalApiClient) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def ids(local_api: LocalApiClient) -> dict[str, str]:
-    sub, token = local_api.register(groups=["admin"], prefix="inp")
-    post = local_api.request("POST", "/posts", token=token, body={"title": "I", "content": "i", "status": "published"})
-    comment = local_api.request("POST", f"/posts/{post.body['post_id']}/comments", token=token, body={"content": "i"})
-    assert post.status == comment.status == 201
-    return {
-        "token": token,
-        "user_id": sub,
-        "post_id": post.body["post_id"],
-        "comment_id": comment.body["comment_id"],
-        "slug": post.body["slug"],
-    }
+    return seed_ids(local_api, "inp")
 
 
 def _path(path: str, ids: dict[str, str]) -> str:

@@ -24,7 +24,7 @@ import pytest
 
 from shared.settings import DEFAULT_MAX_BODY_BYTES
 from testing.events import claims, http_event
-from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, table_hashes
+from tests.reliability.conftest import TALLY, LocalApiClient, row_counts, seed_ids, table_hashes
 from tests.support.api import call
 
 MAX_BODY_BYTES = DEFAULT_MAX_BODY_BYTES  # the layer's default (MAX_BODY_BYTES unset)
@@ -37,16 +37,7 @@ def doc(local_api: LocalApiClient) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def ids(local_api: LocalApiClient) -> dict[str, str]:
-    sub, token = local_api.register(groups=["admin"], prefix="lim")
-    post = local_api.request("POST", "/posts", token=token, body={"title": "L", "content": "l", "status": "published"})
-    comment = local_api.request("POST", f"/posts/{post.body['post_id']}/comments", token=token, body={"content": "l"})
-    return {
-        "token": token,
-        "user_id": sub,
-        "post_id": post.body["post_id"],
-        "comment_id": comment.body["comment_id"],
-        "slug": post.body["slug"],
-    }
+    return seed_ids(local_api, "lim")
 
 
 def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
