@@ -79,7 +79,7 @@ SELECT json_build_object(
     'created_at', pr.created_at,
     'updated_at', pr.updated_at{preferences}) END,
     'stats', json_build_object(
-        'total_posts', s.total_posts,
+        'total_posts', s.{total},
         'published_posts', s.published_posts,
         'total_views', coalesce(s.total_views, 0),
         'total_likes', coalesce(s.total_likes, 0),
@@ -90,7 +90,7 @@ JOIN user_post_stats s ON s.user_id = u.user_id
 LEFT JOIN user_profiles pr ON pr.user_id = u.user_id
 WHERE u.user_id = :user_id AND u.is_active
 """
-GET_USER_PUBLIC = _USER.replace("{private}", "").replace("{preferences}", "")
+GET_USER_PUBLIC = _USER.replace("{private}", "").replace("{preferences}", "").replace("{total}", "published_posts")
 GET_USER_PRIVATE = _USER.replace(
     "{private}",
     """
@@ -104,7 +104,7 @@ GET_USER_PRIVATE = _USER.replace(
     "{preferences}",
     """,
     'preferences', pr.preferences""",
-)
+).replace("{total}", "total_posts")
 
 
 def _norm(sql: str) -> str:

@@ -85,15 +85,16 @@ def test_other_cognito_triggers_pass_through_untouched(users, seeded):
 
 
 def test_database_down_does_not_block_sign_in(users, seeded, monkeypatch, free_tcp_port):
-    # Given nothing listens where the database should be
+    # Given nothing listens where the database should be, and the trigger's own budget (2 s)
     point_layer_at(monkeypatch, free_tcp_port)
+    monkeypatch.setattr(users_cognito, "LOGIN_UPDATE_BUDGET_SECONDS", 2.0)
     event = sample()
     # When Cognito calls the trigger
     started = time.monotonic()
     result = users.handler(copy.deepcopy(event), LambdaContext())
-    # Then sign-in proceeds: the event comes back, quickly
+    # Then sign-in proceeds: the event comes back within Cognito's 5 s
     assert result == event
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
 
 
 def test_hanging_database_does_not_hold_sign_in_past_the_budget(users, seeded, monkeypatch):
