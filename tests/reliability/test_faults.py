@@ -97,10 +97,14 @@ def test_sessions_terminated_mid_load_reads_recover_writes_land_once(db, owner_c
         reconnects = fleet_sessions(admin, db.name, f.tag)
     TALLY["faults: sessions terminated"] += faults["sessions terminated"]
 
-    # Then reads never noticed; writes answered 2xx or 503 (never 500), and the retried ones landed
+    # Then reads (nearly) never noticed; writes answered 2xx or 503 (never 500), and the retried ones landed
     reads = Counter({s: n for (k, s), n in ledger.kind_status.items() if k == "read"})
     assert faults["sessions terminated"] >= 5 * len(MIX)
-    assert reads and only(reads, {200}), (reads, [x for x in ledger.failures if x[0] == "read"])
+    # A read is retried once on a fresh session; when the killer (every 0.4 s) also ends that
+    # one, the read is answered 503, as any fault past the retry is. That takes two kills within
+    # one request's few milliseconds: seen once in about 2,000 reads on a loaded machine.
+    assert reads and only(reads, {200, 503}), (reads, [x for x in ledger.failures if x[0] == "read"])
+    assert reads[503] * 200 <= sum(reads.values()), (reads, [x for x in ledger.failures if x[0] == "read"])
     assert only(ledger.statuses, {200, 201, 503}), (ledger.statuses, ledger.failures[:5])
     assert len(reconnects) <= len(MIX)  # one session per container, never more
     # And the audit: every acknowledged write exactly once, nothing unacknowledged, counters exact
