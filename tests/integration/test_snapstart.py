@@ -25,6 +25,7 @@ from shared.db import Database, get_database
 from shared.secrets import Credentials, database_credentials
 from shared.settings import load_settings
 from testing.events import prepare
+from devstack import provision
 from tests.conftest import layer_env, load_event
 from tests.support.api import call
 
@@ -124,6 +125,42 @@ def test_a_restored_child_has_its_connection_before_the_first_request(db):
         return shared_db._databases["primary"]._conn is not None  # opened by the hook, not by a request
 
     assert in_child(restored) is True
+
+
+def test_a_restored_child_warms_its_hot_read_on_its_own_session_and_keeps_nothing_of_it(db):
+    """After a restore the posts function resolves GET /posts/{post_id} once (anonymous, an id that
+    matches nothing) on the new session, before any request; no metric of it reaches the first
+    invocation's EMF line."""
+    import posts_app  # noqa: F401 - registers its hooks and warm-up route
+
+    snapstart.run_before_snapshot_hooks()
+
+    def restored() -> dict[str, Any]:
+        from shared.observability import metrics
+
+        snapstart.run_after_restore_hooks()
+        watcher = db.connect(provision.OWNER)  # the child's own connection, to look at the layer's
+        try:
+            sessions = watcher.run(
+                "SELECT pid, query FROM pg_stat_activity WHERE usename = :u AND pid <> pg_backend_pid()",
+                u=provision.APP,
+            )
+        finally:
+            watcher.close()
+        own = backend_pid()
+        return {
+            "last": [q for pid, q in sessions if pid == own],
+            "metrics": dict(metrics.metric_set),
+        }
+
+    child = in_child(restored)
+    # the session's last statement is a warm-up route's read (the last registered; users_app's
+    # when another test imported it), not the connect's
+    assert len(child["last"]) == 1, child["last"]
+    assert child["last"][0].startswith("SELECT") and (
+        "FROM posts p" in child["last"][0] or "FROM users u" in child["last"][0] or "FROM comments" in child["last"][0]
+    ), child["last"]
+    assert child["metrics"] == {}
 
 
 def test_restore_never_fails_when_the_database_is_down(layer, monkeypatch, free_tcp_port):
