@@ -91,20 +91,24 @@ LEFT JOIN user_profiles pr ON pr.user_id = u.user_id
 WHERE u.user_id = :user_id AND u.is_active
 """
 GET_USER_PUBLIC = _USER.replace("{private}", "").replace("{preferences}", "").replace("{total}", "published_posts")
-GET_USER_PRIVATE = _USER.replace(
-    "{private}",
-    """
+GET_USER_PRIVATE = (
+    _USER.replace(
+        "{private}",
+        """
     'email', u.email,
     'phone_number', u.phone_number,
     'date_of_birth', u.date_of_birth,
     'is_active', u.is_active,
     'updated_at', u.updated_at,
     'last_login_at', u.last_login_at,""",
-).replace(
-    "{preferences}",
-    """,
+    )
+    .replace(
+        "{preferences}",
+        """,
     'preferences', pr.preferences""",
-).replace("{total}", "total_posts")
+    )
+    .replace("{total}", "total_posts")
+)
 
 
 def _norm(sql: str) -> str:

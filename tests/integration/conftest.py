@@ -14,7 +14,6 @@ import pytest
 from tests.integration.test_users_support import seed
 from tests.support.factories import make_comment, make_post, make_user
 
-
 # The post-authentication trigger gives its database work 2 s, then lets the sign-in go on
 # and finishes in the background. On a loaded test machine that budget can pass before the
 # work is done, and a test reading the row right after would see it unchanged; tests get a
@@ -24,8 +23,9 @@ SIGN_IN_BUDGET_IN_TESTS = 30.0
 
 @pytest.fixture()
 def users(db: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import users_app
     import users_cognito
+
+    import users_app
 
     monkeypatch.setattr(users_cognito, "LOGIN_UPDATE_BUDGET_SECONDS", SIGN_IN_BUDGET_IN_TESTS)
     return users_app

@@ -19,13 +19,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from devstack import provision
 from shared import db as shared_db
 from shared import iam_auth, snapstart
 from shared.db import Database, get_database
 from shared.secrets import Credentials, database_credentials
 from shared.settings import load_settings
 from testing.events import prepare
-from devstack import provision
 from tests.conftest import layer_env, load_event
 from tests.support.api import call
 
