@@ -165,7 +165,15 @@ FROM (
 -- The newest applied migration (0 before any).
 SELECT coalesce(max(version), 0) AS schema_version FROM schema_migrations
 
+-- name: refresh_timeout
+-- The refresh reads a year of posts: its time grows with them (7.1 s at 1M posts, BENCHMARKS.md),
+-- past blog_app's 5 s statement_timeout, which is sized for requests. This raises the limit for
+-- the rest of this transaction only (set_config(..., true) is SET LOCAL); it runs in the same
+-- implicit transaction as refresh_popular, and PostgreSQL arms each statement's timeout when
+-- the statement starts, so the refresh gets :timeout.
+SELECT set_config('statement_timeout', CAST(:timeout AS text), true)
+
 -- name: refresh_popular
 -- GET /posts/popular's precomputed ranking (sql/migrations/0012): each complete UTC day's top 50,
 -- recomputed on every scheduled run. Runs on the writer; returns the rows ranked.
-SELECT refresh_popular_post_days()
+SELECT refresh_popular_post_days() AS ranked
