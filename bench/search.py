@@ -177,6 +177,7 @@ def writes(conn: Any, rounds: int) -> dict[str, Any]:
                 "tags": ["bench"],
                 "metadata": "{}",
                 "featured_image_url": None,
+                "fingerprint": None,
             }
             create.append(timed(conn, posts_queries.SQL.create_post, params)[0])
             patch = json.dumps({"content": _text(rng, 300)}, ensure_ascii=False)
