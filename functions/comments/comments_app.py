@@ -180,5 +180,5 @@ def unlike_comment(comment_id: str):
 
 
 handler = make_handler(app)
-# SnapStart: primed before the snapshot; after a restore, a connection of its own, warmed by the hot read
+# SnapStart: primed before the snapshot; after a restore, the hot read warmed, a connection of its own
 snapstart.register(app, warm=("GET /posts/{post_id}/comments",))

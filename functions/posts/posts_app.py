@@ -401,5 +401,14 @@ def transfer_post(post_id: str, body: TransferRequest):
 
 
 handler = make_handler(app)
-# SnapStart: primed before the snapshot; after a restore, a connection of its own, warmed by the hot read
-snapstart.register(app, warm=("GET /posts/{post_id}",))
+# SnapStart: primed before the snapshot; after a restore, the hot read warmed, a connection of its own
+snapstart.register(
+    app,
+    warm=("GET /posts/{post_id}",),
+    statements=(
+        (
+            queries.SQL.get_post,
+            {"post_id": snapstart.PLACEHOLDER_ID, "caller": snapstart.PLACEHOLDER_ID, "is_admin": False},
+        ),
+    ),
+)

@@ -251,5 +251,9 @@ def get_user_posts(user_id: str, limit: Limit = 20, cursor: Cursor = None):
 
 
 handler = make_handler(app, extra=on_cognito_event)
-# SnapStart: primed before the snapshot; after a restore, a connection of its own, warmed by the hot read
-snapstart.register(app, warm=("GET /users/{user_id}",))
+# SnapStart: primed before the snapshot; after a restore, the hot read warmed, a connection of its own
+snapstart.register(
+    app,
+    warm=("GET /users/{user_id}",),
+    statements=((queries.SQL.get_user_public, {"user_id": snapstart.PLACEHOLDER_ID}),),
+)

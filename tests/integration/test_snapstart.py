@@ -26,6 +26,7 @@ from shared.db import Database, get_database
 from shared.secrets import Credentials, database_credentials
 from shared.settings import load_settings
 from testing.events import prepare
+from testing.relay import Relay
 from tests.conftest import layer_env, load_event
 from tests.support.api import call
 
@@ -288,6 +289,79 @@ def test_restore_returns_within_its_budget_when_the_database_is_silent(layer, mo
     finally:
         silent.close()
         get_settings.cache_clear()
+
+
+def _app_sessions(database: provision.Database) -> set[int]:
+    conn = database.connect(provision.OWNER)
+    try:
+        return {pid for (pid,) in conn.run("SELECT pid FROM pg_stat_activity WHERE usename = :u", u=provision.APP)}
+    finally:
+        conn.close()
+
+
+def _point_layer_at(monkeypatch: pytest.MonkeyPatch, port: int, **env: str) -> None:
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("DB_PORT", str(port))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    shared_db.reset_databases()
+
+
+def test_restore_holds_to_its_budget_when_the_database_stalls_after_the_login(db, monkeypatch):
+    """The login goes through, then every statement waits (a saturated database, a proxy's borrow
+    wait): the warm-up statements must not hold the restore (10 s in all; a Cognito trigger 5 s)."""
+    import time
+
+    import users_app  # noqa: F401 - registers its warm-up route and statement
+
+    relay = Relay(db.host, db.port)
+    try:
+        _point_layer_at(monkeypatch, relay.port, DB_QUERY_TIMEOUT="8")
+        original = shared_db.Database.connection
+
+        def connect_then_stall(self: Database) -> Any:
+            conn = original(self)
+            relay.delay = 9.0  # from now on every client chunk waits 9 s
+            return conn
+
+        monkeypatch.setattr(shared_db.Database, "connection", connect_then_stall)
+        started = time.monotonic()
+        snapstart.restore()
+        took = time.monotonic() - started
+        assert took < snapstart.CONNECT_AHEAD_SECONDS + 1.0, took
+    finally:
+        relay.close()
+        shared_db.reset_databases()
+
+
+def test_a_request_during_a_slow_connect_after_restore_waits_for_it_instead_of_opening_another(db, monkeypatch):
+    """A login slower than the hook's budget: the first request uses the connection the hook
+    started (one new database session), never a second one beside it."""
+    import posts_app
+
+    relay = Relay(db.host, db.port, delay=0.6)  # each client chunk held 0.6 s: a login takes ~2 s
+    try:
+        _point_layer_at(monkeypatch, relay.port)
+        before = _app_sessions(db)
+        snapstart.restore()  # returns at its budget, the connect still under way
+        reply = call(posts_app.handler, prepare(load_event("posts/popular.json")))
+        assert reply.status == 200
+        database = shared_db._databases["primary"]
+        assert database.connects == 1
+        assert len(_app_sessions(db) - before) == 1
+    finally:
+        relay.close()
+        shared_db.reset_databases()
+
+
+def test_the_snapshot_keeps_no_administrator_event_in_the_resolver(layer):
+    import posts_app
+
+    snapstart.prime(posts_app.app)
+    claims = posts_app.app.current_event.request_context.authorizer.jwt_claim or {}
+    assert "cognito:groups" not in claims
 
 
 def test_an_unreachable_secrets_manager_is_503_not_500(layer, monkeypatch, free_tcp_port):

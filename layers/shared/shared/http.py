@@ -27,7 +27,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import correlation_paths
 
 from . import caching
 from .errors import (
@@ -276,6 +275,15 @@ def _check_parameters(event: dict[str, Any]) -> None:
         )
 
 
+def _request_id(event: Any) -> str | None:
+    """API Gateway's request id (`requestContext.requestId`), the logs' correlation id: what
+    Powertools' `correlation_paths.API_GATEWAY_HTTP` selects, read without a JMESPath search
+    per request. None for events without one (a Cognito trigger)."""
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
 def make_handler(
     app: APIGatewayHttpResolver, extra: Callable[[dict[str, Any], Any], Any] | None = None
 ) -> Callable[[dict[str, Any], Any], Any]:
@@ -285,9 +293,10 @@ def make_handler(
     (e.g. a Cognito trigger); it returns NotImplemented for events it does not own.
     """
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    @logger.inject_lambda_context(log_event=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> Any:
+        logger.set_correlation_id(_request_id(event))
         result = serve(event, context)
         if "routeKey" in event and isinstance(result, dict) and "statusCode" in result:
             return caching.apply(event, result)  # Cache-Control, ETag, 304 (shared/caching.py)

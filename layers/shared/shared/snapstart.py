@@ -13,18 +13,22 @@ A function module calls `register(app)` once, after building its handler:
   malformed JSON, an invalid parameter) through the resolver, so Powertools builds every
   route's validation models and the JSON and error paths are warm in the snapshot. The
   database is replaced by an offline stand-in meanwhile: priming opens no socket. It also
-  imports what the first connect imports lazily (Powertools parameters, boto3).
+  imports what the first connect imports lazily (Powertools parameters, boto3), and leaves the
+  resolver's last event anonymous.
 * after a restore, `restore()` makes the environment unique again: it drops every database
   connection without sending anything (a socket in a snapshot is shared by every restored
   copy; it must never carry a request), drops Powertools' parameter providers (their cached
   secrets' age counts from before the snapshot; their boto3 clients pool HTTPS sockets) and
-  re-seeds `random` (Powertools' log sampling draws from it); then it opens the environment's
-  own connection, which the invocation that caused the restore needs anyway, and on it resolves
-  the function's warm-up routes once (`register(app, warm=...)`): anonymous, with ids that match
-  nothing, so each answers 404 after running its real statement. That loads the new database
-  session's catalog caches and plans and touches, in this copy of memory, what a request
-  touches (measured by bench/restore.py: the first request after a restore went from 4.2-6.4x
-  a warm one to about 2x). The
+  re-seeds `random` (Powertools' log sampling draws from it). Then, on the hook's own thread and
+  without the network, it resolves the function's warm-up routes once (`register(app, warm=...)`,
+  anonymous, the database replaced by the offline stand-in as in priming): that touches, in this
+  copy of memory, what a request touches (measured by bench/restore.py: the first request after a
+  restore went from 4.2-6.4x a warm one to 2.5-3.1x). Last it opens the environment's own
+  connection, which the invocation that caused the restore needs anyway, and runs the function's
+  warm-up statements on it (`register(app, statements=...)`: a new session loads its catalog
+  caches and plans on its first statements), on a worker thread that holds the connection's lock
+  (the first request waits for that connection rather than opening a second) for at most
+  CONNECT_AHEAD_SECONDS of the hook's time. The
   IAM auth token is never cached: each connect signs a new one with the current clock and
   credentials (shared.iam_auth), so one older than its 15 minutes is never sent.
 
@@ -39,6 +43,7 @@ import json
 import random
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import ServiceUnavailable
@@ -50,10 +55,12 @@ except ImportError:  # pragma: no cover - no SnapStart outside Lambda without th
 
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 _registered: set[int] = set()
-# (app, "METHOD /path/{param}") a restored environment resolves once on its new connection: a new
-# database session loads its catalog caches and plans on its first statements (measured
-# locally: 7-14 ms for the first GET /posts/{id} statement on a new backend, 0.5-1 ms after).
+# (app, "METHOD /path/{param}") resolved once after a restore, offline, on the hook's thread.
 _warm_routes: list[tuple[Any, str]] = []
+# Read-only (sql, params) run once after a restore on the new connection: a new database session
+# loads its catalog caches and plans on its first statements (measured locally: 7-14 ms for the
+# first GET /posts/{id} statement on a new backend, 0.5-1 ms after).
+_warm_statements: list[tuple[str, dict[str, Any]]] = []
 
 
 class _OfflineDatabase:
@@ -124,45 +131,52 @@ def _events(method: str, path: str, operation: dict[str, Any]) -> Iterator[dict[
         yield _event(method, path, body="{}")  # a body model's validation
 
 
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Every database replaced by the offline stand-in, the logger at ERROR (the synthetic 503s
+    are not incidents); afterwards no database is cached and metrics added meanwhile are dropped."""
+    from . import db
+    from .observability import logger, metrics
+
+    level = logger.log_level
+    logger.setLevel("ERROR")
+    db.reset_databases()  # nothing opened before may survive
+    offline = _OfflineDatabase()
+    for role in ("primary", "reader", "writer"):
+        db._databases[role] = offline  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        db._databases.clear()  # the first request after a restore opens its own connection
+        logger.setLevel(level)
+        metrics.clear_metrics()
+
+
 def prime(app: Any) -> dict[int, int]:
     """Resolve synthetic requests for every route of `app` without touching a database.
 
     Returns {status code: count} of the answers, for tests and the bench. Every answer is an
     error by design (no database); what matters is what got built and imported on the way.
     """
-    from . import db
-    from .observability import logger
     from .settings import get_settings
 
     get_settings()  # a malformed setting fails the version's publish, not every restored request
-    level = logger.log_level
-    logger.setLevel("ERROR")  # the synthetic 503s are not incidents: keep them out of the logs
-    db.reset_databases()  # nothing opened during init may reach the snapshot
-    offline = _OfflineDatabase()
-    for role in ("primary", "reader", "writer"):
-        db._databases[role] = offline  # type: ignore[assignment]
     statuses: dict[int, int] = {}
-    try:
+    with _offline():
         for method, path, operation in _routes(app):
             for event in _events(method, path, operation):
                 reply = app.resolve(event, None)
                 json.loads(reply["body"])
                 statuses[reply["statusCode"]] = statuses.get(reply["statusCode"], 0) + 1
-    finally:
-        db._databases.clear()  # the first request after a restore opens its own connection
-        logger.setLevel(level)
+        # The snapshot keeps the resolver's last event: leave an anonymous one, not the admin claims.
+        app.resolve(_event("GET", "/", anonymous=True), None)
     _import_lazy_modules()
     return statuses
 
 
 def _import_lazy_modules() -> None:
-    """What the first request would import or build: the logger's correlation-id expression
-    (JMESPath parses and caches it on first use: ~5 ms measured) and what the first connect
-    imports (secrets.py imports Powertools parameters and boto3 on the first fetch)."""
-    from aws_lambda_powertools.logging import correlation_paths
-    from aws_lambda_powertools.utilities.jmespath_utils import query
-
-    query(data={"requestContext": {"requestId": "prime"}}, envelope=correlation_paths.API_GATEWAY_HTTP)
+    """What the first connect would import: secrets.py imports Powertools parameters and boto3
+    on the first fetch of a secret."""
     try:
         import boto3  # noqa: F401
         from aws_lambda_powertools.utilities import parameters  # noqa: F401
@@ -188,35 +202,56 @@ def restore() -> None:
     # Powertools draws the DEBUG-sampling decision when the Logger is built (at import, so in the
     # snapshot): draw again, or every restored environment shares the snapshot's decision.
     logger.refresh_sample_rate_calculation()
-    if _connect_ahead():
-        _warm_up()
+    _warm_up()
+    _connect_ahead()
+
+
+def _warm_up() -> None:
+    """Resolve each registered warm-up route once, offline (no socket, so no wait), on the hook's
+    own thread: Powertools' resolver keeps the current event on the app, so it must never run
+    beside a request. Anonymous requests; their answers (503), log lines below ERROR and metrics
+    are discarded."""
+    from .observability import logger
+
+    with _offline():
+        for app, route in _warm_routes:
+            method, path = route.split(" ", 1)
+            try:
+                app.resolve(_event(method, path, anonymous=True), None)
+            except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore
+                logger.error("a warm-up request after restore failed", extra={"route": route, "error": repr(exc)})
 
 
 # Lambda allows the runtime's load plus the after-restore hooks 10 s in all (Lambda Developer
 # Guide, "Lambda SnapStart runtime hooks for Python"), and a Cognito trigger must answer within
-# 5 s. The early connect gets a share of that, no more; the first request connects if it is late.
+# 5 s. The early connect gets a share of that, no more; the first request waits for it if it is late.
 CONNECT_AHEAD_SECONDS = 1.5
 
 
 def _connect_ahead(budget: float = CONNECT_AHEAD_SECONDS) -> bool:
-    """Open this environment's own connection now, so the first request does not wait for it.
+    """Open this environment's own connection and run the warm-up statements on it, so the first
+    request does not wait for them. True when done within `budget` seconds.
 
-    A restore is followed by the invocation that caused it, which needs the connection anyway.
-    Never fails the restore and never holds it longer than `budget` seconds: the connect runs in
-    a thread, and when the database or Secrets Manager is slow or unreachable the hook returns;
-    the first request then connects (or answers 503) as any request would. True when connected.
+    Never fails the restore and never holds it longer than `budget`: the work runs on a worker
+    thread that holds the database's lock throughout, so a request arriving meanwhile waits for
+    this connection instead of opening a second one; when the database or Secrets Manager is
+    slow, the hook returns at the budget and the worker finishes (or fails) on its own timeouts.
     """
     import threading
 
     from . import db
     from .observability import logger
 
-    connected = threading.Event()
+    done = threading.Event()
 
     def work() -> None:
         try:
-            db.get_database().connection()
-            connected.set()
+            database = db.get_database()
+            with database._lock:
+                database.connection()
+                for sql, params in _warm_statements:
+                    database.all(sql, **params)
+            done.set()
         except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore
             logger.warning(
                 "no database connection after restore; the first request opens it", extra={"error": repr(exc)}
@@ -227,43 +262,20 @@ def _connect_ahead(budget: float = CONNECT_AHEAD_SECONDS) -> bool:
     worker.join(budget)
     if worker.is_alive():
         logger.warning("the connection after restore is still opening; the first request waits for it")
-    return connected.is_set()
+    return done.is_set()
 
 
-def _warm_up() -> None:
-    """Resolve each registered warm-up route once, on the connection `_connect_ahead` opened.
-
-    Runs on the hook's own thread, never beside a request: Powertools' resolver keeps the current
-    event on the app, so two resolves at once would share it. Anonymous requests for ids that match
-    nothing: each reads nothing and answers 404; the answers, log lines below ERROR and metrics
-    they add are discarded (the first invocation's EMF line carries only its own).
-    """
-    from .observability import logger, metrics
-
-    level = logger.log_level
-    logger.setLevel("ERROR")
-    try:
-        for app, route in _warm_routes:
-            method, path = route.split(" ", 1)
-            try:
-                app.resolve(_event(method, path, anonymous=True), None)
-            except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore
-                logger.error("a warm-up request after restore failed", extra={"route": route, "error": repr(exc)})
-    finally:
-        logger.setLevel(level)
-        metrics.clear_metrics()
-
-
-def register(app: Any, warm: tuple[str, ...] = ()) -> bool:
+def register(app: Any, warm: tuple[str, ...] = (), statements: tuple[tuple[str, dict[str, Any]], ...] = ()) -> bool:
     """Register `prime(app)` before the snapshot and `restore()` after it. False without SnapStart's library.
 
-    `warm`: routes of `app` ("GET /posts/{post_id}") a restored environment resolves once, anonymously
-    and for ids that match nothing, on its new connection before its first request. Read-only
-    routes only: the request runs the route's statement.
+    `warm`: routes of `app` ("GET /posts/{post_id}") a restored environment resolves once, offline
+    and anonymously, before its first request. `statements`: read-only (sql, params) it runs once
+    on its new connection (rows discarded; use ids that match nothing, e.g. PLACEHOLDER_ID).
     """
     if _hooks is None or id(app) in _registered:
         return False
     _warm_routes.extend((app, route) for route in warm)
+    _warm_statements.extend(statements)
     if not _registered:
         _hooks.register_after_restore(restore)
     _registered.add(id(app))
