@@ -169,23 +169,32 @@ def list_sql(sort: str, fields: frozenset[str], with_cursor: bool) -> str:
 
 
 # -- search ranked by relevance ------------------------------------------------------------
-# Relevance is a tier: 1 = every term in the title, 2 = every term somewhere in
-# title, excerpt and content (not all in the title). Within a tier, newest first.
-# The keyset is (tier, published_at, post_id).
+# Relevance is a tier, by where the terms are:
+#   1 = every term in the title;
+#   2 = some of the terms in the title, not all, and every term somewhere in title, excerpt and content;
+#   3 = every term in excerpt or content, none in the title.
+# Within a tier, newest first. The keyset is (tier, published_at, post_id). The tiers' conditions
+# exclude one another, so a post belongs to exactly one. A one-term search has no tier 2 (its term
+# is in the title or not): the tier is planned away, and the search ranks as tiers 1 and 3.
 #
-# Each tier is answered one of three ways, decided per request inside the one
-# statement. A probe reads the newest posts after the cursor through the feed
-# index (a fixed window) and rechecks them: when the window holds more than a
-# page of matches, those are exactly the first ones in the tier's order (every
-# match outside the window is older). A small window serves common words; a
-# larger one, run only when the small one fell short, serves words in a few
-# percent of the posts. Otherwise the GIN index finds all of the tier's matches
-# and a top-N sort picks the page (rare words: few rows to fetch). One-time
-# filters on the probes' counts make PostgreSQL run only what it needs; a tier
-# runs only while the earlier tiers left the page short.
+# Each tier is answered by the first of a few bounded reads that is conclusive, decided per
+# request inside the one statement. A probe reads the newest posts after the cursor through the
+# feed index (a fixed window) and rechecks them: when the window holds more than a page of
+# matches, those are exactly the first ones in the tier's order (every match outside the window
+# is older). A small window serves common words; a larger one, run only when the small one fell
+# short, serves words in a few percent of the posts. Tier 2, whose posts have a term in the title,
+# reads between the two windows the posts whose title holds one of the terms, through the title's
+# GIN index once per term, at most TITLE_CANDIDATE_ROWS of them: fewer means all of them, and the
+# document is checked on those alone. The planner cannot make that choice itself: its estimate
+# for a word's grams in the document is often one row when thousands match. When no read was
+# conclusive, a GIN index finds all of the tier's matches and a top-N sort picks the page (rare
+# words: few rows to fetch): the title's for tier 1, the document's for tiers 2 and 3.
+# One-time filters on the counts make PostgreSQL run only what it needs; a tier runs only while
+# the earlier tiers left the page short.
 # Measured: BENCHMARKS.md, "Search" (bench/search.py).
 TITLE_PROBE_ROWS = (1000,)
 DOCUMENT_PROBE_ROWS = (300, 3000)
+TITLE_CANDIDATE_ROWS = 1000
 
 _SEARCH_FILTERS = """
       AND (CAST(:author AS uuid) IS NULL OR p.user_id = CAST(:author AS uuid))
@@ -193,49 +202,113 @@ _SEARCH_FILTERS = """
       AND (CAST(:after AS timestamptz) IS NULL OR p.published_at >= CAST(:after AS timestamptz))
       AND (CAST(:before AS timestamptz) IS NULL OR p.published_at < CAST(:before AS timestamptz))"""
 
+# The columns of a page's rows. The tiers carry only the keyset (post_id, published_at): the rows
+# of the page are read once, at the end, by primary key.
 _SEARCH_COLUMNS = (
     "p.post_id, p.user_id, p.title, p.slug, p.excerpt, p.featured_image_url, p.tags, p.metadata, "
     "p.view_count, p.like_count, p.comment_count, p.published_at, p.updated_at, " + SCORE + " AS score"
 )
 
 
-_PROBE_SQL = """
-t{n}_probe{k} AS MATERIALIZED (
-    SELECT {columns} FROM (
-        SELECT p.* FROM posts p
-        WHERE p.status = 'published' {filters} {keyset} {gate}
-        ORDER BY p.published_at DESC, p.post_id DESC
-        LIMIT {probe_rows}
-    ) p
-    WHERE {recheck} {exclude}
-    ORDER BY p.published_at DESC, p.post_id DESC
-    LIMIT CAST(:limit AS int) + 1
-)"""
+def _some(text: str) -> str:
+    """At least one term of :q in `text` (the recheck's patterns, any of them). Empty arrays: false."""
+    return "(" + text + " LIKE ANY (CAST(:like AS text[])) OR " + text + " ILIKE ANY (CAST(:ilike AS text[])))"
 
-_INDEX_SQL = """
-    (SELECT {columns} FROM posts p
-     WHERE p.status = 'published' {filters} {keyset} {gate} AND {match} {exclude}
-     ORDER BY p.published_at DESC, p.post_id DESC
-     LIMIT CAST(:limit AS int) + 1)"""
+
+# A condition on the parameters alone (decided at planning): the search has more than one term.
+_SEVERAL_TERMS = "strpos(CAST(:q AS text), ' ') > 0"
+
+ALL_IN_TITLE = _recheck(TITLE_TEXT)
+SOME_IN_TITLE = _some(TITLE_TEXT)
+ALL_IN_DOCUMENT = _recheck(DOCUMENT_TEXT)
+
+
+@dataclass(frozen=True)
+class SearchTier:
+    recheck: str  # the tier's exact condition, checked on each row a probe reads
+    match: str  # the same condition led by the index conditions the GIN branch reads
+    windows: tuple[int, ...]  # the probes' windows, smallest first
+    only_if: str = ""  # a condition on the parameters: otherwise the tier is planned away
+    # (the title's part of `recheck`, the rest): when set, the bounded read of the posts whose
+    # title holds a term comes after the small window
+    by_title: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class SearchSort:
     kind: str
-    tiers: tuple[tuple[str, tuple[int, ...]], ...]  # (searched text, probe windows), best tier first
+    tiers: tuple[SearchTier, ...]  # best tier first
 
 
 SEARCH_SORTS: dict[str, SearchSort] = {
+    # The cursor kind names the three-tier order: a cursor of the earlier two-tier order
+    # ("posts:search:relevance") would be misread against these tiers, so it is refused (400).
     "relevance": SearchSort(
-        "posts:search:relevance", ((TITLE_TEXT, TITLE_PROBE_ROWS), (DOCUMENT_TEXT, DOCUMENT_PROBE_ROWS))
+        "posts:search:relevance3",
+        (
+            SearchTier(ALL_IN_TITLE, _match(TITLE_TEXT), TITLE_PROBE_ROWS),
+            SearchTier(
+                "(" + SOME_IN_TITLE + " AND NOT " + ALL_IN_TITLE + " AND " + ALL_IN_DOCUMENT + ")",
+                "(" + _match(DOCUMENT_TEXT) + " AND " + SOME_IN_TITLE + " AND NOT " + ALL_IN_TITLE + ")",
+                DOCUMENT_PROBE_ROWS,
+                only_if=_SEVERAL_TERMS,
+                by_title=(SOME_IN_TITLE + " AND NOT " + ALL_IN_TITLE, ALL_IN_DOCUMENT),
+            ),
+            SearchTier(
+                "(NOT " + SOME_IN_TITLE + " AND " + ALL_IN_DOCUMENT + ")",
+                "(" + _match(DOCUMENT_TEXT) + " AND NOT " + SOME_IN_TITLE + ")",
+                DOCUMENT_PROBE_ROWS,
+            ),
+        ),
     ),
-    "published_at": SearchSort("posts:search:published_at", ((DOCUMENT_TEXT, DOCUMENT_PROBE_ROWS),)),
+    "published_at": SearchSort(
+        "posts:search:published_at", (SearchTier(ALL_IN_DOCUMENT, _match(DOCUMENT_TEXT), DOCUMENT_PROBE_ROWS),)
+    ),
 }
 SEARCH_KEY = ("tier", "published_at", "post_id")
 
 
-def _tier_sql(n: int, tiers: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
-    text, windows = tiers[n - 1]
+_PROBE_SQL = """
+t{n}_probe{k} AS MATERIALIZED (
+    SELECT p.post_id, p.published_at FROM (
+        SELECT p.* FROM posts p
+        WHERE p.status = 'published' {filters} {keyset} {gate}
+        ORDER BY p.published_at DESC, p.post_id DESC
+        LIMIT {probe_rows}
+    ) p
+    WHERE {recheck}
+    ORDER BY p.published_at DESC, p.post_id DESC
+    LIMIT CAST(:limit AS int) + 1
+)"""
+
+# The posts whose title holds a term (the title's GIN index, once per term), at most `cap` rows:
+# fewer means all of them. A post with several of the terms comes once per term.
+_TITLES_SQL = """
+t{n}_titles AS MATERIALIZED (
+    SELECT p.post_id FROM unnest(string_to_array(CAST(:q AS text), ' ')) AS w(term)
+    CROSS JOIN LATERAL (
+        SELECT p.post_id FROM posts p
+        WHERE p.status = 'published' {filters} {keyset} {gate}
+          AND search_grams({title}) @> search_query_grams(w.term) AND {title_recheck}
+    ) p
+    LIMIT {cap}
+)"""
+
+_TITLES_ANSWER_SQL = """
+    (SELECT p.post_id, p.published_at FROM posts p
+     WHERE p.post_id IN (SELECT post_id FROM {titles}) AND (SELECT count(*) FROM {titles}) < {cap} AND {rest}
+     ORDER BY p.published_at DESC, p.post_id DESC
+     LIMIT CAST(:limit AS int) + 1)"""
+
+_INDEX_SQL = """
+    (SELECT p.post_id, p.published_at FROM posts p
+     WHERE p.status = 'published' {filters} {keyset} {gate} AND {match}
+     ORDER BY p.published_at DESC, p.post_id DESC
+     LIMIT CAST(:limit AS int) + 1)"""
+
+
+def _tier_sql(n: int, tiers: tuple[SearchTier, ...]) -> str:
+    t = tiers[n - 1]
     # Tiers before the cursor's are done; the cursor's own continues after its
     # key; later tiers start from their top.
     tier = "CAST(:c_tier AS int)"
@@ -252,27 +325,38 @@ def _tier_sql(n: int, tiers: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
         + str(n)
         + " AND (p.published_at, p.post_id) < (CAST(:c_ts AS timestamptz), CAST(:c_id AS uuid))))"
     )
-    # A tier runs only while the earlier ones left the page short.
+    # A tier runs only while the earlier ones left the page short (and when it can hold anything).
     earlier = " + ".join("(SELECT count(*) FROM t" + str(i) + ")" for i in range(1, n))
-    gate = "AND (" + earlier + ") <= CAST(:limit AS int)" if earlier else ""
-    # A match of an earlier tier belongs to that tier only.
-    exclude = "".join("AND NOT " + _recheck(t) + " " for t, _ in tiers[: n - 1])
-    parts = dict(columns=_SEARCH_COLUMNS, filters=_SEARCH_FILTERS, keyset=keyset, exclude=exclude)
-    probes = ["t" + str(n) + "_probe" + str(k) for k in range(1, len(windows) + 1)]
+    gate = ("AND (" + earlier + ") <= CAST(:limit AS int)" if earlier else "") + (
+        " AND " + t.only_if if t.only_if else ""
+    )
+    parts = dict(filters=_SEARCH_FILTERS, keyset=keyset)
+    # The bounded reads, in order, each as (its CTE, its answer when conclusive, "it fell short").
+    # Each runs only when every read before it fell short; the GIN branch when all of them did.
+    reads: list[tuple[str, str, str]] = []
 
-    def short(names: list[str]) -> str:  # every named probe found at most a page
-        return "".join(" AND (SELECT count(*) FROM " + p + ") <= CAST(:limit AS int)" for p in names)
+    def after_reads() -> str:
+        return gate + "".join(" AND " + fell_short for _, _, fell_short in reads)
 
-    ctes = [
-        _PROBE_SQL.format(
-            n=n, k=k, probe_rows=rows, recheck=_recheck(text), gate=gate + short(probes[: k - 1]), **parts
-        )
-        for k, rows in enumerate(windows, 1)
-    ]
-    answers = [
-        "    SELECT * FROM " + p + " WHERE (SELECT count(*) FROM " + p + ") > CAST(:limit AS int)" for p in probes
-    ]
-    answers.append(_INDEX_SQL.format(gate=gate + short(probes), match=_match(text), **parts))
+    limit = "CAST(:limit AS int)"
+    for k, rows in enumerate(t.windows, 1):
+        probe = "t" + str(n) + "_probe" + str(k)
+        count = "(SELECT count(*) FROM " + probe + ")"
+        cte = _PROBE_SQL.format(n=n, k=k, probe_rows=rows, recheck=t.recheck, gate=after_reads(), **parts)
+        reads.append((cte, "    SELECT * FROM " + probe + " WHERE " + count + " > " + limit, count + " <= " + limit))
+        if k == 1 and t.by_title is not None:  # the titles' read comes after the small window
+            titles = "t" + str(n) + "_titles"
+            count = "(SELECT count(*) FROM " + titles + ")"
+            cap = str(TITLE_CANDIDATE_ROWS)
+            title_recheck, rest = t.by_title
+            cte = _TITLES_SQL.format(
+                n=n, title=TITLE_TEXT, title_recheck=title_recheck, gate=after_reads(), cap=cap, **parts
+            )
+            answer = _TITLES_ANSWER_SQL.format(titles=titles, cap=cap, rest=rest)
+            reads.append((cte, answer, count + " >= " + cap))
+    answers = [answer for _, answer, _ in reads]
+    answers.append(_INDEX_SQL.format(gate=after_reads(), match=t.match, **parts))
+    ctes = [cte for cte, _, _ in reads]
     return ",".join(ctes) + ",\nt" + str(n) + " AS MATERIALIZED (\n" + "\n    UNION ALL\n".join(answers) + "\n)"
 
 
@@ -286,9 +370,10 @@ def search_sql(sort: str, fields: frozenset[str]) -> str:
         "SELECT " + str(n) + " AS tier, t" + str(n) + ".* FROM t" + str(n) for n in range(1, len(tiers) + 1)
     )
     return (
-        "WITH" + ",".join(ctes) + "\nSELECT " + item + " AS item, p.tier, p.published_at, p.post_id, p.score\n"
-        "FROM (" + union + ") p\nLEFT JOIN users u ON u.user_id = p.user_id\n"
-        "ORDER BY p.tier, p.published_at DESC, p.post_id DESC\nLIMIT CAST(:limit AS int) + 1"
+        "WITH" + ",".join(ctes) + "\nSELECT " + item + " AS item, x.tier, x.published_at, x.post_id, p.score\n"
+        "FROM (" + union + ") x\nJOIN (SELECT " + _SEARCH_COLUMNS + " FROM posts p) p ON p.post_id = x.post_id\n"
+        "LEFT JOIN users u ON u.user_id = p.user_id\n"
+        "ORDER BY x.tier, x.published_at DESC, x.post_id DESC\nLIMIT CAST(:limit AS int) + 1"
     )
 
 
@@ -306,10 +391,13 @@ def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
     return first, post_id
 
 
-def _search_cursor(kind: str, cursor: str) -> tuple[int, datetime, str]:
+def _search_cursor(kind: str, cursor: str, tiers: int) -> tuple[int, datetime, str]:
+    """The key of a ranked page's cursor: a tier of the sort's (1..tiers), a timestamp, a post id."""
     tier, ts, post_id = decode_cursor(kind, cursor, 3)
     try:
-        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= 2 or not isinstance(ts, datetime):
+        if isinstance(tier, bool) or not isinstance(tier, int) or not 1 <= tier <= tiers:
+            raise ValueError
+        if not isinstance(ts, datetime):
             raise ValueError
         return tier, ts, str(uuid.UUID(str(post_id)))
     except (ValueError, TypeError):
@@ -343,10 +431,11 @@ def list_posts(
     if search is not None and sort in SEARCH_SORTS:
         # A ranked page's keyset (tier, published_at, id) means something only for its own terms:
         # the cursor names them, so a cursor of another search is refused, never skips rows.
-        kind = SEARCH_SORTS[sort].kind + ":" + hashlib.sha256(search.q.encode()).hexdigest()[:16]
+        ranked = SEARCH_SORTS[sort]
+        kind = ranked.kind + ":" + hashlib.sha256(search.q.encode()).hexdigest()[:16]
         params["c_tier"] = params["c_ts"] = params["c_id"] = None
         if cursor is not None:
-            params["c_tier"], params["c_ts"], params["c_id"] = _search_cursor(kind, cursor)
+            params["c_tier"], params["c_ts"], params["c_id"] = _search_cursor(kind, cursor, len(ranked.tiers))
         rows = get_database().all(search_sql(sort, fields), **params)
         items, next_cursor = page(rows, limit, kind, SEARCH_KEY)
     else:
