@@ -145,6 +145,22 @@ def test_plans_on_100k_generated_posts(db, owner_conn):
     ranked = plan(c, q.search_sql("relevance", q.DEFAULT_LIST_FIELDS), **dict(LIST_DEFAULTS, **search), **NO_CURSOR)
     assert "idx_posts_title_grams" in ranked and "idx_posts_document_grams" in ranked
     assert "Index Scan using idx_posts_published_feed" in ranked  # the probes
+    assert "Seq Scan on posts" not in ranked
+    assert "One-Time Filter: false" in ranked  # one term: the middle tier is planned away
+    # Two terms: the middle tier reads the titles through their index, term by term, and the
+    # document through its own; the page's rows come by primary key
+    two = search_terms("needle post")
+    ranked = plan(
+        c,
+        q.search_sql("relevance", q.DEFAULT_LIST_FIELDS),
+        **dict(LIST_DEFAULTS, q=two.q, like=two.like, ilike=two.ilike),
+        **NO_CURSOR,
+    )
+    assert "CTE t2_titles" in ranked and "Function Scan on unnest" in ranked
+    assert ranked.count("Bitmap Index Scan on idx_posts_title_grams") == 2  # tier 1, and the titles' read
+    assert ranked.count("Bitmap Index Scan on idx_posts_document_grams") == 2  # tiers 2 and 3
+    assert "Index Scan using posts_pkey" in ranked
+    assert "Seq Scan on posts" not in ranked
 
     # The popular window: its live ranges seek the feed index, its complete days come from the
     # precomputed ranking (migration 0012); no window is read whole
