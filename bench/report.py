@@ -563,11 +563,13 @@ pg_bigm is on the RDS for PostgreSQL extension list
 for the PostgreSQL the tests run on, so a design on it could not be exercised by `make test`. The n-gram
 index is core SQL and GIN: the same on RDS and here.
 
-Ranking: tier 1 = every term in the title, tier 2 = elsewhere; newest first within a tier; keyset
-(tier, published_at, post_id). A common word is answered by a probe of the newest posts through the feed
-index (exact: a window that already holds more than a page of matches holds the first ones); otherwise
-the GIN index finds the tier's matches and a top-N sort picks the page. Both branches are in the one
-statement; one-time filters run only the one needed.
+Ranking: tier 1 = every term in the title, tier 2 = some of the terms in the title (the others in
+excerpt or content), tier 3 = the terms only in excerpt or content; newest first within a tier; keyset
+(tier, published_at, post_id). A one-term search has no tier 2. A common word is answered by a probe of
+the newest posts through the feed index (exact: a window that already holds more than a page of matches
+holds the first ones); tier 2 also reads the posts whose title holds a term through the title's index,
+when they are few; otherwise the GIN index finds the tier's matches and a top-N sort picks the page. All
+branches are in the one statement; one-time filters run only the ones needed.
 
 Times are measured at the client (pg8000, three round trips per statement, loopback), on a machine whose
 load average stayed far above its 2 cores during the run: the plans' own execution times below are the
@@ -583,6 +585,15 @@ def sec_search() -> str:
     lines = [
         SEARCH_DECISION,
         "",
+        *(
+            [
+                "The figures and plans below were measured with the earlier two-tier ranking (every term in the "
+                "title, then elsewhere); `make bench-search` measures the current statement.",
+                "",
+            ]
+            if r.get("relevance_tiers", 2) == 2
+            else []
+        ),
         f"Posts: {r['posts']:,} ({r['published']:,} published), Japanese, English and mixed "
         f"(bench/search_data.py). Command: `{r.get('command', '')}`; load average at the end {r.get('loadavg')}.",
         "",

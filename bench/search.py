@@ -132,7 +132,7 @@ def pages(conn: Any, rounds: int) -> dict[str, Any]:
 
 def plans(conn: Any) -> dict[str, str]:
     out = {}
-    for label, q in (QUERIES[0], QUERIES[2], QUERIES[5]):
+    for label, q in (QUERIES[0], QUERIES[2], QUERIES[5], QUERIES[6]):
         rows = conn.run("EXPLAIN (ANALYZE, BUFFERS) " + SQL, **_params(q))
         out[label] = "\n".join(r[0] for r in rows)
     return out
@@ -228,6 +228,7 @@ def build(conn: Any, posts: int) -> dict[str, float]:
 
 def measure(conn: Any, rounds: int, drop_for_writes: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = {"posts": conn.run("SELECT count(*) FROM posts")[0][0]}
+    result["relevance_tiers"] = len(posts_queries.SEARCH_SORTS["relevance"].tiers)
     result["published"] = conn.run("SELECT count(*) FROM posts WHERE status = 'published'")[0][0]
     result["sizes"] = sizes(conn)
     result["latency"] = latency(conn, rounds)

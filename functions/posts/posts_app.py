@@ -143,9 +143,9 @@ def list_posts(
         Literal["relevance", "published_at", "popular"] | None,
         Query(
             description=(
-                "With `q` the default is `relevance`: title matches first, then matches in excerpt or content, "
-                "newest first within each. Without `q` the default is `published_at` (newest first); "
-                "`relevance` without `q` is 422."
+                "With `q` the default is `relevance`: posts with every word in the title first, then those with "
+                "some of the words in the title, then those with the words only in excerpt or content; newest first "
+                "within each. Without `q` the default is `published_at` (newest first); `relevance` without `q` is 422."
             )
         ),
     ] = None,
