@@ -212,8 +212,9 @@ def popular_posts(
     "/posts/by-slug/<slug>",
     summary="Get a published post by its slug",
     description=(
-        "The slug may be sent percent-encoded (`/posts/by-slug/%E3%83%87...`) or as Unicode; the answer's "
-        "Content-Location gives the canonical, percent-encoded path."
+        "The slug may be sent percent-encoded (`/posts/by-slug/%E3%83%87...`) or as Unicode, and in any spelling "
+        "that normalises to it as slugs are (NFKC, lowercase: capitals and full-width letters find the post); the "
+        "answer's Content-Location gives the canonical, percent-encoded path."
     ),
     tags=TAGS,
     operation_id="getPostBySlug",

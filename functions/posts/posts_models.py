@@ -17,7 +17,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
 from shared.text import fold, like_contains, visible
@@ -33,11 +42,6 @@ SLUG_BASE_LENGTH = 80
 # limit for its post_name (sanitize_title_with_dashes -> utf8_uri_encode(..., 200)):
 # about 22 CJK characters, 80 ASCII ones.
 SLUG_BASE_URL_BYTES = 200
-# Letters, marks and digits of any script, lowercase, in runs joined by single
-# hyphens: the complement of ASCII punctuation, capitals, spaces and controls
-# (the canonical form is checked by `canonical_slug`).
-_SLUG_CHAR = r"[^\s!-,./:-@A-Z\[-^_`{-~\x00-\x1f\x7f]"
-SLUG_RE = "^" + _SLUG_CHAR + "+(?:-" + _SLUG_CHAR + "+)*$"
 MAX_SEARCH_TERMS = 10
 
 
@@ -60,24 +64,65 @@ Content = Annotated[
 Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_no_nul)]
 
 
+def slug_form(text: str) -> str:
+    """`text` as slugs spell it: NFKC-normalised and lowercased (then NFKC again: lowercasing can
+    leave a character NFKC would change). Full-width letters and digits become ASCII, half-width
+    katakana full-width, the ideographic space a space and the full-width hyphen '-'."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).lower())
+
+
+def normalize_slug(value: Any) -> Any:
+    """A chosen slug in the form a title's slug has (slug_form), without surrounding spaces:
+    'ＰｏｓｔｇｒｅＳＱＬ入門' and 'PostgreSQL入門' are both 'postgresql入門'. Non-strings pass to
+    the type check unchanged."""
+    return slug_form(value).strip() if isinstance(value, str) else value
+
+
+def _shown(ch: str) -> str:
+    if ch.isspace():
+        return "a space"
+    return "'" + ch + "'" if ch.isprintable() else f"U+{ord(ch):04X}"
+
+
 def canonical_slug(value: str) -> str:
-    """A chosen slug must already be in the form slugify gives (lowercase, NFKC)."""
-    if slugify(value, limit=False) != value:
-        raise ValueError(
-            "a slug is lowercase letters and digits of any script joined by single hyphens, "
-            "e.g. 'postgresqlのインデックス設計' or 'keyset-pagination'"
-        )
-    return value
+    """What remains of a chosen slug after normalize_slug must be letters, marks and digits of any
+    script in runs joined by single hyphens: what slugify leaves unchanged."""
+    if slugify(value, limit=False) == value:
+        return value
+    bad = next((ch for ch in value if ch != "-" and not _slug_char(ch)), None)
+    if bad is not None:
+        problem = _shown(bad) + " cannot be part of a slug"
+    else:
+        problem = "a slug cannot start or end with a hyphen or have two in a row"
+    raise ValueError(
+        problem + ": use letters and digits of any script joined by single hyphens, "
+        "e.g. 'postgresqlのインデックス設計' or 'keyset-pagination'"
+    )
 
 
-# For the document, a subset that is always canonical (a regular expression cannot say "what
-# slugify leaves unchanged"): ASCII lowercase letters and digits, hiragana, katakana and CJK
-# ideographs, joined by single hyphens. Other scripts are accepted too when canonical.
-_DOC_SLUG_CHAR = "[a-z0-9\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff]"
-DOC_SLUG_PATTERN = "^" + _DOC_SLUG_CHAR + "+(?:-" + _DOC_SLUG_CHAR + "+)*$"
+# The document's view: the rule (normalize_slug, then canonical_slug) cannot be a regular
+# expression, so the pattern is a subset of what is accepted, the forms people type: ASCII letters
+# and digits in either case, their full-width forms, hiragana, katakana (half-width too) and CJK
+# ideographs, joined by single hyphens (ASCII or full-width). Other scripts are accepted too.
+_DOC_SLUG_CHAR = (
+    "[a-zA-Z0-9"
+    "\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"  # full-width digits and letters
+    "\u3041-\u3096\u30a1-\u30fa\u30fc"  # hiragana, katakana, the long vowel mark
+    "\uff66-\uff9f"  # half-width katakana and their sound marks
+    "\u4e00-\u9fff]"  # CJK ideographs
+)
+DOC_SLUG_PATTERN = "^" + _DOC_SLUG_CHAR + "+(?:[-\uff0d]" + _DOC_SLUG_CHAR + "+)*$"
+SLUG_DESCRIPTION = (
+    "Derived from the title when absent. A chosen slug is normalised as a title's is (NFKC, lowercase: "
+    "'ＰｏｓｔｇｒｅＳＱＬ入門' and 'PostgreSQL入門' are stored as 'postgresql入門'); what remains must be "
+    "letters and digits of any script joined by single hyphens (no spaces or other punctuation), at most "
+    f"{MAX_SLUG_LENGTH} characters."
+)
+# StringConstraints apply to the normalised value: normalize_slug runs before them.
 Slug = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH, pattern=SLUG_RE),
+    StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH),
+    BeforeValidator(normalize_slug),
     AfterValidator(canonical_slug),
     Field(json_schema_extra={"pattern": DOC_SLUG_PATTERN}),
 ]
@@ -187,7 +232,7 @@ class PostCreate(BaseModel):
     title: Title
     content: Content
     excerpt: Excerpt | None = None
-    slug: Slug | None = None
+    slug: Slug | None = Field(None, description=SLUG_DESCRIPTION)
     status: EditableStatus = "draft"
     tags: TagList = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KB.")
@@ -329,7 +374,7 @@ def slugify(title: str, limit: bool = True) -> str:
     """The title's letters and digits in any script, NFKC-normalised and lowercased,
     runs joined by '-'; '' if none remain. With `limit`, at most 80 characters and
     200 bytes percent-encoded, cut at a hyphen when there is one."""
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", title).lower())
+    text = slug_form(title)
     slug = "-".join(run for run in re.split(r"-+", "".join(c if _slug_char(c) else "-" for c in text)) if run)
     if limit:
         slug = _shorten(slug)

@@ -282,6 +282,57 @@ def test_a_chosen_slug_in_japanese_is_kept_and_a_non_canonical_one_refused(autho
     assert bad.body["error"]["details"][0]["field"] == "slug"
 
 
+FULL_WIDTH = "\uff30\uff4f\uff53\uff54\uff47\uff52\uff45\uff33\uff31\uff2c"  # "PostgreSQL" in full-width letters
+
+
+@pytest.mark.parametrize("typed", [FULL_WIDTH + "入門", "PostgreSQL入門", "\u3000postgresql入門 "])
+def test_a_chosen_slug_is_stored_as_a_titles_would_be_and_found_by_any_of_its_forms(author, owner_conn, typed):
+    # Given a slug typed with full-width letters, capitals or surrounding spaces
+    reply = create({"title": "t", "content": "c", "status": "published", "slug": typed}, author.claims)
+    # Then it is stored NFKC-normalised and lowercased, and its canonical address is that form
+    assert reply.status == 201, reply.body
+    assert reply.body["slug"] == "postgresql入門"
+    stored = owner_conn.run("SELECT slug FROM posts WHERE post_id = :p", p=reply.body["post_id"])[0][0]
+    assert stored == "postgresql入門"
+    encoded = quote("postgresql入門", safe="")
+    assert reply.headers["link"] == f'</posts/by-slug/{encoded}>; rel="canonical"'
+    # And every spelling of it finds the post, percent-encoded or not
+    for form in (
+        "postgresql入門",
+        encoded,
+        FULL_WIDTH + "入門",
+        quote(FULL_WIDTH + "入門", safe=""),
+        "PostgreSQL入門",
+        "POSTGRESQL" + encoded.removeprefix("postgresql"),
+    ):
+        found = by_slug_raw(form)
+        assert found.status == 200, form
+        assert found.body["post_id"] == reply.body["post_id"]
+        assert found.headers["content-location"] == "/posts/by-slug/" + encoded
+
+
+def test_two_spellings_of_one_chosen_slug_are_one_slug(author):
+    assert create({"title": "t", "content": "c", "slug": "PostgreSQL入門"}, author.claims).status == 201
+    again = create({"title": "t", "content": "c", "slug": FULL_WIDTH + "入門"}, author.claims)
+    assert again.status == 409
+    assert again.body["error"]["details"][0]["field"] == "slug"
+
+
+def test_a_full_width_hyphen_joins_and_a_space_is_refused_with_the_reason(author):
+    joined = create({"title": "t", "content": "c", "status": "published", "slug": "rds\uff0d接続"}, author.claims)
+    assert joined.status == 201 and joined.body["slug"] == "rds-接続"
+    # The post is found by the spellings a reader may type for it, the ideographic space included
+    # (percent-encoded, as URLs carry them)
+    for form in (quote("RDS\uff0d接続", safe=""), quote("rds\u3000接続", safe=""), "RDS-接続"):
+        assert by_slug_raw(form).body["post_id"] == joined.body["post_id"], form
+    spaced = create({"title": "t", "content": "c", "slug": "rds\u3000接続"}, author.claims)
+    assert spaced.status == 422
+    detail = spaced.body["error"]["details"][0]
+    assert detail["field"] == "slug" and detail["in"] == "body"
+    assert "a space cannot be part of a slug" in detail["message"]
+    assert "joined by single hyphens" in detail["message"]
+
+
 # -- GET /users?q= ---------------------------------------------------------------------
 @pytest.fixture()
 def people(db, owner_conn):

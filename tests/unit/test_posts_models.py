@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import posts_queries as q
 import pytest
 from posts_models import (
+    DOC_SLUG_PATTERN,
     PostCreate,
     PostPatch,
     as_utc,
@@ -80,11 +81,74 @@ def test_a_chosen_slug_in_any_script_is_accepted(slug):
     assert PostCreate(title="t", content="c", slug=slug).slug == slug
 
 
-@pytest.mark.parametrize("slug", ["Not A Slug", "Ünï", "a--b", "-a", "a_b", "ﾃﾞｰﾀ", "a/b", "100%"])
-def test_a_chosen_slug_must_be_canonical(slug):
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("\uff30\uff4f\uff53\uff54\uff47\uff52\uff45\uff33\uff31\uff2c入門", "postgresql入門"),  # full-width Latin
+        ("\uff50\uff4f\uff53\uff54\uff47\uff52\uff45\uff53\uff51\uff4c", "postgresql"),
+        ("PostgreSQL入門", "postgresql入門"),  # capitals
+        ("Keyset-Pagination", "keyset-pagination"),
+        ("postgresql\uff0d入門", "postgresql-入門"),  # the full-width hyphen
+        ("\uff83\uff9e\uff70\uff80-設計", "データ-設計"),  # half-width katakana and sound mark
+        ("\uff16\uff14bit", "64bit"),  # full-width digits
+        ("Ünï", "ünï"),
+        ("\u3000データ ", "データ"),  # surrounding spaces, the ideographic one too
+        ("\u30cf\u309a\u30f3", "パン"),  # decomposed kana are composed
+    ],
+)
+def test_a_chosen_slug_is_stored_in_the_form_a_title_gives(typed, stored):
+    assert PostCreate(title="t", content="c", slug=typed).slug == stored
+    assert slugify(stored, limit=False) == stored
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        ("Not A Slug", "a space cannot be part of a slug"),
+        ("postgresql\u3000入門", "a space cannot be part of a slug"),  # the ideographic space is a space
+        ("a--b", "cannot start or end with a hyphen or have two in a row"),
+        ("-a", "cannot start or end with a hyphen or have two in a row"),
+        ("a\uff0d\uff0db", "cannot start or end with a hyphen or have two in a row"),
+        ("a_b", "'_' cannot be part of a slug"),
+        ("a/b", "'/' cannot be part of a slug"),
+        ("100%", "'%' cannot be part of a slug"),
+        ("データ・設計", "'・' cannot be part of a slug"),
+        ("🎉", "'🎉' cannot be part of a slug"),
+        ("a\u200bb", "U+200B cannot be part of a slug"),
+    ],
+)
+def test_a_chosen_slug_must_be_letters_and_digits_joined_by_hyphens(slug, message):
+    with pytest.raises(ValidationError) as err:
+        PostCreate(title="t", content="c", slug=slug)
+    error = err.value.errors()[0]
+    assert error["loc"] == ("slug",)
+    assert message in error["msg"] and "joined by single hyphens" in error["msg"]
+
+
+@pytest.mark.parametrize("slug", ["", "   ", 42, ["a"]])
+def test_a_chosen_slug_that_is_empty_or_not_text_is_refused(slug):
     with pytest.raises(ValidationError) as err:
         PostCreate(title="t", content="c", slug=slug)
     assert err.value.errors()[0]["loc"] == ("slug",)
+
+
+def test_a_chosen_slug_is_measured_in_its_stored_form():
+    assert PostCreate(title="t", content="c", slug="\uff41" * 200).slug == "a" * 200
+    # One character can normalise to several: the limit applies to what is stored
+    with pytest.raises(ValidationError):
+        PostCreate(title="t", content="c", slug="\u337f" * 51)  # ㍿ is 株式会社: 204 characters
+
+
+def test_every_slug_the_document_describes_is_accepted():
+    """The document's pattern is a subset of the rule: each of its characters, alone and around
+    either hyphen, normalises to a valid slug."""
+    chars = [chr(c) for c in range(0x110000) if re.fullmatch(DOC_SLUG_PATTERN, chr(c)) and not 0xD800 <= c <= 0xDFFF]
+    assert len(chars) > 20_000
+    for ch in chars:
+        for typed in (ch, ch + "-" + ch, "a\uff0d" + ch, ch + ch + ch):
+            assert re.fullmatch(DOC_SLUG_PATTERN, typed)
+            stored = PostCreate(title="t", content="c", slug=typed).slug
+            assert stored and slugify(stored, limit=False) == stored, (typed, stored)
 
 
 @pytest.mark.parametrize(
