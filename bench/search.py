@@ -25,7 +25,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pg8000.native
 import posts_queries
 from posts_models import search_terms
 
@@ -250,11 +249,16 @@ def main() -> None:
     if args.dsn:
         from urllib.parse import urlsplit
 
+        from shared.wire import PipelinedConnection
+
         u = urlsplit(args.dsn)
-        conn = pg8000.native.Connection(
+        # The layer's connection (one round trip per statement, Nagle off): a plain pg8000 one
+        # sends a statement longer than its 8 KB write buffer in two writes, and Nagle holds the
+        # second for the server's delayed ACK (40 ms on Linux; measured on the 14.6 KB search).
+        conn = PipelinedConnection(
             u.username or "postgres",
             password=u.password,
-            host=u.hostname,
+            host=u.hostname or "127.0.0.1",
             port=u.port or 5432,
             database=u.path.lstrip("/"),
         )

@@ -81,7 +81,14 @@ class PipelinedConnection(pg8000.native.Connection):
     round_trips: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """pg8000's arguments. Without `sock` or `unix_sock` it opens its TCP socket with
+        `open_socket` (Nagle off), as shared.db does: pg8000's own socket keeps Nagle on."""
         self.round_trips = 0
+        if kwargs.get("sock") is None and kwargs.get("unix_sock") is None:
+            timeout = kwargs.get("timeout")
+            kwargs["sock"] = open_socket(
+                kwargs.get("host") or "localhost", int(kwargs.get("port") or 5432), float(timeout or 30.0)
+            )
         super().__init__(*args, **kwargs)
         self.register_in_adapter(JSON_OID, str)
 
