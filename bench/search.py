@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import time
 import uuid
@@ -245,7 +246,8 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true", help="with --dsn: generate --posts posts into it first")
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args()
-    command = "python -m bench.search " + " ".join(sys.argv[1:])
+    # recorded in the results: a password in --dsn is replaced by ***
+    command = re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", "python -m bench.search " + " ".join(sys.argv[1:]))
     if args.dsn:
         from urllib.parse import urlsplit
 
