@@ -288,3 +288,23 @@ def test_every_connection_the_project_opens_has_nagle_off(db):
     finally:
         for conn in opened[1:]:
             conn.close()
+
+
+def test_a_connection_without_a_timeout_waits_as_long_as_a_statement_takes(db):
+    """Opening its own socket must not add a timeout pg8000 would not have had: migrations and
+    bulk loads run statements of minutes on such connections."""
+    unbounded = db.connect(provision.OWNER)
+    bounded = PipelinedConnection(
+        user=provision.APP,
+        password=db.passwords[provision.APP],
+        host=db.host,
+        port=db.port,
+        database=db.name,
+        timeout=7,
+    )
+    try:
+        assert unbounded._usock.gettimeout() is None
+        assert bounded._usock.gettimeout() == 7
+    finally:
+        unbounded.close()
+        bounded.close()

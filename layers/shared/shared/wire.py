@@ -85,9 +85,9 @@ class PipelinedConnection(pg8000.native.Connection):
         `open_socket` (Nagle off), as shared.db does: pg8000's own socket keeps Nagle on."""
         self.round_trips = 0
         if kwargs.get("sock") is None and kwargs.get("unix_sock") is None:
-            timeout = kwargs.get("timeout")
+            # pg8000's `timeout` (None: none) bounds the connect and every read, as it would have
             kwargs["sock"] = open_socket(
-                kwargs.get("host") or "localhost", int(kwargs.get("port") or 5432), float(timeout or 30.0)
+                kwargs.get("host") or "localhost", int(kwargs.get("port") or 5432), kwargs.get("timeout")
             )
         super().__init__(*args, **kwargs)
         self.register_in_adapter(JSON_OID, str)
@@ -197,7 +197,7 @@ class PipelinedConnection(pg8000.native.Connection):
         return getattr(self, "_transaction_status", None) in (b"T", b"E")
 
 
-def open_socket(host: str, port: int, timeout: float) -> socket.socket:
+def open_socket(host: str, port: int, timeout: float | None) -> socket.socket:
     """A connected TCP socket with Nagle disabled.
 
     pg8000 never sets TCP_NODELAY; with Nagle on, the small writes of the TLS
