@@ -350,13 +350,20 @@ OFFSET_PAGE = (
 EXACT_COUNT = "SELECT count(*) FROM posts WHERE status = 'published'"
 
 
+def feed_kind() -> Any:
+    """The kind of the cursors of the unfiltered feed (GET /posts, newest first)."""
+    import posts_queries
+
+    return posts_queries.list_kind("published_at", author=None, tag=None, search=None, after=None, before=None)
+
+
 def cursor_for_page(owner: Any, page_no: int, limit: int) -> str | None:
     from shared.pagination import encode_cursor
 
     if page_no <= 1:
         return None
     row = owner.run(FEED_AT, o=(page_no - 1) * limit - 1)
-    return encode_cursor("posts:published_at", [row[0][0], str(row[0][1])])
+    return encode_cursor(feed_kind(), [row[0][0], str(row[0][1])])
 
 
 def pages_available(data: Data, limit: int) -> int:
@@ -569,7 +576,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
     conn = get_database().connection()
     nulls = {"author": None, "tag": None, "q": None, "like": None, "ilike": None, "after": None, "before": None}
     cursor = cursor_for_page(owner, depth, limit)
-    c_1, c_2 = decode_cursor("posts:published_at", cursor, 2) if cursor else (None, None)
+    c_1, c_2 = decode_cursor(feed_kind(), cursor, 2) if cursor else (None, None)
     first = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, False)
     deep = posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, True)
     statements: dict[str, tuple[str, dict[str, Any]]] = {

@@ -5,6 +5,8 @@ equal to the originals, whitespace aside."""
 
 from __future__ import annotations
 
+from shared.pagination import cursor_kind
+
 _AUTHOR = """json_build_object('user_id', u.user_id, 'username', u.username, 'first_name', u.first_name,
     'last_name', u.last_name, 'profile_image_url', u.profile_image_url)"""
 
@@ -60,7 +62,10 @@ LIST_FIRST = _LIST.replace("{keyset}", "")
 LIST_NEXT = _LIST.replace(
     "{keyset}", "AND (p.published_at, p.post_id) < (CAST(:c_1 AS timestamptz), CAST(:c_2 AS uuid))"
 )
-LIST_KIND = "posts:published_at"
+# The cursors' kind of the API's unfiltered feed: a cursor of either pages the other.
+LIST_KIND = cursor_kind(
+    "posts:published_at", author=None, tag=None, q=None, published_after=None, published_before=None
+)
 
 _USER = """
 SELECT json_build_object(
@@ -126,5 +131,9 @@ def same_sql() -> dict[str, bool]:
         "LIST_NEXT": (LIST_NEXT, posts_queries.list_sql("published_at", posts_queries.DEFAULT_LIST_FIELDS, True)),
         "GET_USER_PUBLIC": (GET_USER_PUBLIC, users_queries.SQL.get_user_public),
         "GET_USER_PRIVATE": (GET_USER_PRIVATE, users_queries.SQL.get_user_private),
+        "LIST_KIND": (
+            LIST_KIND,
+            posts_queries.list_kind("published_at", author=None, tag=None, search=None, after=None, before=None),
+        ),
     }
     return {name: _norm(a) == _norm(b) for name, (a, b) in pairs.items()}

@@ -39,7 +39,7 @@ from shared.errors import (
 )
 from shared.idempotency import Created, derived_id
 from shared.identity import UUID_RE, Identity
-from shared.pagination import decode_cursor, encode_cursor, page_json
+from shared.pagination import CursorKind, cursor_kind, decode_cursor, encode_cursor, page_json
 
 CONSTRAINTS = {
     "comments_parent_same_post": ("parent_comment_id", "the parent comment belongs to another post"),
@@ -60,8 +60,14 @@ PUBLIC_KIND = "comments"
 MODERATION_KIND = "comments-moderation"
 
 
+def thread_kind(name: str, post_id: str) -> CursorKind:
+    """The kind of the cursors of one post's thread: a cursor of one post's comments does not
+    page another's."""
+    return cursor_kind(name, post_id=uuid.UUID(post_id))
+
+
 # -- the work -----------------------------------------------------------------------
-def _after_id(kind: str, cursor: str | None) -> str | None:
+def _after_id(kind: CursorKind, cursor: str | None) -> str | None:
     if cursor is None:
         return None
     (last_id,) = decode_cursor(kind, cursor, 1)
@@ -70,7 +76,8 @@ def _after_id(kind: str, cursor: str | None) -> str | None:
     return last_id
 
 
-def _thread(sql: str, kind: str, post_id: str, limit: int, cursor: str | None) -> str:
+def _thread(sql: str, name: str, post_id: str, limit: int, cursor: str | None) -> str:
+    kind = thread_kind(name, post_id)
     row = get_database().one(sql, post_id=post_id, after_id=_after_id(kind, cursor), limit=limit)
     assert row is not None  # the statement always returns one row
     if not row["post_found"]:

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
-from shared.text import fold, like_contains, visible
+from shared.text import fold, like_contains, lower_key, visible
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -430,6 +430,19 @@ class SearchTerms:
     like: list[str]
     ilike: list[str]
 
+    @property
+    def key(self) -> frozenset[str]:
+        """What tells two searches apart, as the statements compare them: the set of terms (every
+        one is required, in any order), a caseless one as it is (LIKE) and the others as PostgreSQL
+        lowercases them (ILIKE, the grams: shared.text.lower_key). `SQL` and `sql`, or `a b` and
+        `b a`, are one search."""
+        return frozenset("=" + term if _caseless(term) else "~" + lower_key(term) for term in self.q.split(" "))
+
+
+def _caseless(term: str) -> bool:
+    """A term without case (Japanese, Chinese, digits): matched byte for byte."""
+    return term.lower() == term.upper()
+
 
 def search_terms(q: str) -> SearchTerms:
     """Terms of a search: NFKC-normalised (full-width Latin and half-width katakana
@@ -443,7 +456,7 @@ def search_terms(q: str) -> SearchTerms:
         raise ValueError("q must contain something other than spaces")
     if len(terms) > MAX_SEARCH_TERMS:
         raise ValueError(f"at most {MAX_SEARCH_TERMS} words")
-    caseless = [t for t in terms if t.lower() == t.upper()]
+    caseless = [t for t in terms if _caseless(t)]
     return SearchTerms(
         " ".join(terms),
         [like_pattern(t) for t in caseless],

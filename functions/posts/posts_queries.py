@@ -13,7 +13,6 @@ atomic by itself, except the admin transfer, which is an explicit transaction.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import uuid
@@ -40,7 +39,7 @@ from shared.errors import (
 )
 from shared.idempotency import derived_id
 from shared.identity import Identity
-from shared.pagination import decode_cursor, page, page_json, rows_json
+from shared.pagination import CursorKind, cursor_kind, decode_cursor, page, page_json, rows_json
 
 CONSTRAINTS: dict[str, tuple[str, str]] = {
     "posts_slug_key": ("slug", "another post already uses this slug"),
@@ -108,7 +107,7 @@ ORDER BY {outer_order}
 
 @dataclass(frozen=True)
 class Sort:
-    kind: str  # the cursor's kind: a cursor of one sort is refused by the other
+    kind: str  # the name of its cursors' kind: a cursor of one sort is refused by the other
     key: tuple[str, str]
     inner_order: str
     outer_order: str
@@ -377,8 +376,8 @@ def search_sql(sort: str, fields: frozenset[str]) -> str:
     )
 
 
-def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
-    first, post_id = decode_cursor(sort.kind, cursor, 2)
+def _cursor_values(sort: Sort, kind: CursorKind, cursor: str) -> tuple[Any, str]:
+    first, post_id = decode_cursor(kind, cursor, 2)
     try:
         if sort.key[0] == "published_at":
             if not isinstance(first, datetime):
@@ -391,7 +390,7 @@ def _cursor_values(sort: Sort, cursor: str) -> tuple[Any, str]:
     return first, post_id
 
 
-def _search_cursor(kind: str, cursor: str, tiers: int) -> tuple[int, datetime, str]:
+def _search_cursor(kind: CursorKind, cursor: str, tiers: int) -> tuple[int, datetime, str]:
     """The key of a ranked page's cursor: a tier of the sort's (1..tiers), a timestamp, a post id."""
     tier, ts, post_id = decode_cursor(kind, cursor, 3)
     try:
@@ -402,6 +401,29 @@ def _search_cursor(kind: str, cursor: str, tiers: int) -> tuple[int, datetime, s
         return tier, ts, str(uuid.UUID(str(post_id)))
     except (ValueError, TypeError):
         raise InvalidCursor() from None
+
+
+def list_kind(
+    sort: str,
+    *,
+    author: str | None,
+    tag: str | None,
+    search: SearchTerms | None,
+    after: datetime | None,
+    before: datetime | None,
+) -> CursorKind:
+    """The kind of the cursors of one listing: its order and every filter, as the statement compares
+    them (the author's id and the folded tag as given, the search's terms as SearchTerms.key, the
+    bounds as instants). `fields` and `limit` change no row and no order, so they are not in it."""
+    name = SEARCH_SORTS[sort].kind if search is not None and sort in SEARCH_SORTS else SORTS[sort].kind
+    return cursor_kind(
+        name,
+        author=author,
+        tag=tag,
+        q=search.key if search is not None else None,
+        published_after=after,
+        published_before=before,
+    )
 
 
 def list_posts(
@@ -428,11 +450,11 @@ def list_posts(
         "before": before,
         "limit": limit,
     }
+    # A page's keyset means something only for its own order and filters: the cursor names them,
+    # so a cursor of another sort, search, author, tag or time range is refused, never skips rows.
+    kind = list_kind(sort, author=author, tag=tag, search=search, after=after, before=before)
     if search is not None and sort in SEARCH_SORTS:
-        # A ranked page's keyset (tier, published_at, id) means something only for its own terms:
-        # the cursor names them, so a cursor of another search is refused, never skips rows.
         ranked = SEARCH_SORTS[sort]
-        kind = ranked.kind + ":" + hashlib.sha256(search.q.encode()).hexdigest()[:16]
         params["c_tier"] = params["c_ts"] = params["c_id"] = None
         if cursor is not None:
             params["c_tier"], params["c_ts"], params["c_id"] = _search_cursor(kind, cursor, len(ranked.tiers))
@@ -441,9 +463,9 @@ def list_posts(
     else:
         s = SORTS[sort]
         if cursor is not None:
-            params["c_1"], params["c_2"] = _cursor_values(s, cursor)
+            params["c_1"], params["c_2"] = _cursor_values(s, kind, cursor)
         rows = get_database().all(list_sql(sort, fields, cursor is not None), **params)
-        items, next_cursor = page(rows, limit, s.kind, s.key)
+        items, next_cursor = page(rows, limit, kind, s.key)
     return page_json(rows_json(items), next_cursor)
 
 

@@ -8,6 +8,7 @@ text and is sent as is).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from shared.db import get_database
 from shared.errors import Conflict, Forbidden, InvalidCursor, NotFound, Unprocessable
 from shared.idempotency import Created
 from shared.identity import UUID_RE, Identity
-from shared.pagination import decode_cursor, page, page_json, rows_json
+from shared.pagination import CursorKind, cursor_kind, decode_cursor, page, page_json, rows_json
+from shared.text import lower_key
 
 _TAKEN_USERNAME = ("username", "this username is already taken")
 _TAKEN_EMAIL = ("email", "this email address is already registered")
@@ -48,7 +50,20 @@ UPDATABLE_FIELDS = (
 ADMIN_ONLY_FIELDS = frozenset({"is_verified", "is_active"})
 
 
-def _keyset(kind: str, cursor: str | None) -> tuple[Any, str | None]:
+def users_kind(verified: bool | None, search: UserSearch | None) -> CursorKind:
+    """The kind of the cursors of one user listing: its filters as list_users compares them. The
+    name is found through lower() in PostgreSQL and the username prefix is lowercased here, so
+    `Taro` and `taro` are one search (shared.text.lower_key)."""
+    return cursor_kind(USERS_CURSOR, verified=verified, q=lower_key(search.name) if search else None)
+
+
+def user_posts_kind(user_id: str, all_statuses: bool) -> CursorKind:
+    """The kind of the cursors of one author's posts: the author, and whether drafts are listed
+    (`GET /me/posts`) or published posts only (`GET /users/{user_id}/posts`)."""
+    return cursor_kind(POSTS_CURSOR, user_id=uuid.UUID(user_id), all_statuses=all_statuses)
+
+
+def _keyset(kind: CursorKind, cursor: str | None) -> tuple[Any, str | None]:
     """(timestamp, uuid) of a keyset cursor, or (None, None) for the first page."""
     if cursor is None:
         return None, None
@@ -58,7 +73,7 @@ def _keyset(kind: str, cursor: str | None) -> tuple[Any, str | None]:
     return ts, key
 
 
-def _page_json(rows: list[dict[str, Any]], limit: int, kind: str) -> str:
+def _page_json(rows: list[dict[str, Any]], limit: int, kind: CursorKind) -> str:
     """`{"items": [...], "next_cursor": ...}` from rows whose `item` is SQL-built JSON text."""
     items, next_cursor = page(rows, limit, kind, ("c_ts", "c_id"))
     return page_json(rows_json(items), next_cursor)
@@ -125,7 +140,8 @@ def register_user(who: Identity, body: UserCreate) -> Created:
 
 
 def list_users(verified: bool | None, search: UserSearch | None, limit: int, cursor: str | None) -> str:
-    c_ts, c_id = _keyset(USERS_CURSOR, cursor)
+    kind = users_kind(verified, search)
+    c_ts, c_id = _keyset(kind, cursor)
     rows = get_database().all(
         SQL.list_users,
         verified=verified,
@@ -135,7 +151,7 @@ def list_users(verified: bool | None, search: UserSearch | None, limit: int, cur
         c_id=c_id,
         limit=limit + 1,
     )
-    return _page_json(rows, limit, USERS_CURSOR)
+    return _page_json(rows, limit, kind)
 
 
 def get_user(user_id: str, *, private: bool) -> str:
@@ -212,7 +228,8 @@ def put_profile(who: Identity, user_id: str, body: ProfileIn) -> tuple[str, bool
 
 def user_posts(user_id: str, limit: int, cursor: str | None, *, all_statuses: bool) -> str:
     """A page of the user's posts: published ones only unless `all_statuses` (the author's own view)."""
-    c_ts, c_id = _keyset(POSTS_CURSOR, cursor)
+    kind = user_posts_kind(user_id, all_statuses)
+    c_ts, c_id = _keyset(kind, cursor)
     rows = get_database().all(
         SQL.user_posts,
         user_id=user_id,
@@ -223,7 +240,7 @@ def user_posts(user_id: str, limit: int, cursor: str | None, *, all_statuses: bo
     )
     if not rows:
         raise NotFound("user not found")
-    return _page_json([r for r in rows if r["item"] is not None], limit, POSTS_CURSOR)
+    return _page_json([r for r in rows if r["item"] is not None], limit, kind)
 
 
 def record_login(user_id: str, email: str | None = None) -> None:

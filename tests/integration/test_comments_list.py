@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from comments_queries import MODERATION_KIND, PUBLIC_KIND, thread_kind
 
 from shared.pagination import encode_cursor
 from testing.events import claims, load_event, prepare
@@ -202,12 +203,14 @@ def test_limit_bounds_are_accepted(comments_handler, world):
 def test_invalid_cursors_are_400(comments_handler, thread, owner_conn):
     other = make_post(owner_conn, make_user(owner_conn)["user_id"])
     other_comment = make_comment(owner_conn, other["post_id"], thread["users"][0])
+    post, other_post = str(thread["post"]), str(other["post_id"])
     cursors = [
         "garbage",
-        encode_cursor("comments-moderation", [thread["rows"]["A"]]),  # another list's cursor
-        encode_cursor("comments", [str(other_comment["comment_id"])]),  # a comment of another post
-        encode_cursor("comments", [str(uuid.uuid4())]),  # a comment that does not exist
-        encode_cursor("comments", ["not-a-uuid"]),
+        encode_cursor(thread_kind(MODERATION_KIND, post), [thread["rows"]["A"]]),  # another list's cursor
+        encode_cursor(thread_kind(PUBLIC_KIND, other_post), [thread["rows"]["A"]]),  # another post's thread
+        encode_cursor(thread_kind(PUBLIC_KIND, post), [str(other_comment["comment_id"])]),  # another post's comment
+        encode_cursor(thread_kind(PUBLIC_KIND, post), [str(uuid.uuid4())]),  # a comment that does not exist
+        encode_cursor(thread_kind(PUBLIC_KIND, post), ["not-a-uuid"]),
         "x" * 600,
     ]
     for cursor in cursors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from comments_queries import PUBLIC_KIND, thread_kind
 
 from shared.pagination import encode_cursor
 from testing.events import claims, load_event, prepare
@@ -84,7 +85,7 @@ def test_moderation_view_pages(comments_handler, world, owner_conn):
             break
     assert len(seen) == 5 and len(set(seen)) == 5
     # A public cursor is not a moderation cursor
-    public_cursor = encode_cursor("comments", [world["comment"]])
+    public_cursor = encode_cursor(thread_kind(PUBLIC_KIND, str(world["post"])), [world["comment"]])
     assert call(comments_handler, moderation(world["post"], admin_of(world), cursor=public_cursor)).status == 400
 
 

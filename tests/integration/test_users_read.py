@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import users_queries
 
-from shared.pagination import encode_cursor
+from shared.pagination import cursor_kind, encode_cursor
 from tests.integration.test_users_support import ADMIN, MISSING, USER1, USER2, admin_claims, as_user, send
 from tests.support.api import StatementCounter
 from tests.support.factories import make_post, make_user
@@ -149,10 +150,12 @@ def test_limit_100_is_accepted(users):
     "cursor",
     [
         "not-a-cursor",
-        encode_cursor("user_posts", [datetime.now(UTC).isoformat(), MISSING]),  # another list's cursor
-        encode_cursor("users", ["yesterday", MISSING]),  # a forged cursor with the wrong types
-        encode_cursor("users", [datetime.now(UTC), "not-a-uuid"]),
-        encode_cursor("users", [datetime.now(UTC), [1, 2]]),
+        # another list's cursor
+        encode_cursor(users_queries.user_posts_kind(MISSING, False), [datetime.now(UTC).isoformat(), MISSING]),
+        encode_cursor(cursor_kind("users"), [datetime.now(UTC), MISSING]),  # a kind that names no filters
+        encode_cursor(users_queries.users_kind(None, None), ["yesterday", MISSING]),  # wrong types
+        encode_cursor(users_queries.users_kind(None, None), [datetime.now(UTC), "not-a-uuid"]),
+        encode_cursor(users_queries.users_kind(None, None), [datetime.now(UTC), [1, 2]]),
     ],
 )
 def test_bad_cursors_are_400(users, cursor):

@@ -12,6 +12,7 @@ Separately: `%`, `_` and `\\` in searches match literally.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -505,20 +506,38 @@ def test_a_timestamp_that_is_a_number_is_422(db: Any, value: str):
 def test_forged_cursors(local_api: LocalApiClient, owner: Any):
     """Cursors are signed with a public digest (they are not credentials): anyone can forge one.
     Whatever values a forged cursor carries, the answer is a page or 400 invalid_cursor, never a 5xx."""
-    from shared.pagination import encode_cursor
+    import comments_queries
+    import posts_queries
+    import users_queries
+
+    from shared.pagination import _digest
+
+    def forged(kind: str, values: list[Any]) -> str:
+        """A cursor of `kind` holding `values` as JSON exactly (an object stays an object), signed."""
+        payload = json.dumps([kind, values], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(payload + _digest(payload)).rstrip(b"=").decode()
 
     # Rows of its own: tests using the `db` fixture empty the tables, module fixtures included.
     sub, token = local_api.register(groups=["admin"], prefix="cur")
     post = local_api.request("POST", "/posts", token=token, body={"title": "C", "content": "c", "status": "published"})
     comment = local_api.request("POST", f"/posts/{post.body['post_id']}/comments", token=token, body={"content": "c"})
     ids = {"user_id": sub, "post_id": post.body["post_id"], "comment_id": comment.body["comment_id"]}
+    feed = dict(author=None, tag=None, search=None, after=None, before=None)
     lists = [
-        ("users", 2, "/users?limit=5"),
-        ("user_posts", 2, f"/users/{ids['user_id']}/posts?limit=5"),
-        ("posts:published_at", 2, "/posts?limit=5"),
-        ("posts:popular", 2, "/posts?limit=5&sort=popular"),
-        ("comments", 1, f"/posts/{ids['post_id']}/comments?limit=5"),
-        ("comments-moderation", 1, f"/admin/posts/{ids['post_id']}/comments?limit=5"),
+        (users_queries.users_kind(None, None), 2, "/users?limit=5"),
+        (users_queries.user_posts_kind(ids["user_id"], False), 2, f"/users/{ids['user_id']}/posts?limit=5"),
+        (posts_queries.list_kind("published_at", **feed), 2, "/posts?limit=5"),
+        (posts_queries.list_kind("popular", **feed), 2, "/posts?limit=5&sort=popular"),
+        (
+            comments_queries.thread_kind(comments_queries.PUBLIC_KIND, ids["post_id"]),
+            1,
+            f"/posts/{ids['post_id']}/comments?limit=5",
+        ),
+        (
+            comments_queries.thread_kind(comments_queries.MODERATION_KIND, ids["post_id"]),
+            1,
+            f"/admin/posts/{ids['post_id']}/comments?limit=5",
+        ),
     ]
     odd_values: list[Any] = [
         {"t": "9999-12-31T23:59:59.999999+14:00"},
@@ -547,17 +566,22 @@ def test_forged_cursors(local_api: LocalApiClient, owner: Any):
     ]
     schema_before = schema_hash(owner)
     probe = Probe(local_api, owner)
+    pages: dict[str, int] = {}
     for kind, arity, path in lists:
+        pages[path] = 0
         for first in odd_values:
             seconds = [ids["post_id"], "x'; DROP TABLE posts; --", None, 10**40] if arity == 2 else [None]
             for second in seconds:
                 values = [first] if arity == 1 else [first, second]
-                cursor = encode_cursor(kind, values)
+                cursor = forged(kind, values)
                 reply = probe.send(f"{path} cursor={values!r:.60}", "GET", f"{path}&cursor={cursor}", token=token)
                 # 422: a popular-sort score beyond numeric's range ("1e999999") is refused by PostgreSQL
                 if reply.status not in (200, 400, 422):
                     probe.failures.append((f"{path} {values!r:.60}", f"answered {reply.status}"))
+                pages[path] += reply.status == 200
     assert probe.failures == [], "\n".join(f"{w}: {p}" for w, p in probe.failures)
+    # The forged cursors are of each list's own kind: the well-formed ones reach its query
+    assert all(pages.values()), pages
     assert schema_hash(owner) == schema_before
     TALLY["injection: forged cursors"] += probe.requests
 

@@ -46,17 +46,21 @@ def test_ids_are_parsed_as_uuids():
 
 
 def test_a_cursor_names_a_comment_of_its_own_list():
-    comment_id = str(uuid.uuid4())
-    assert queries._after_id(queries.PUBLIC_KIND, None) is None
-    assert queries._after_id(queries.PUBLIC_KIND, encode_cursor(queries.PUBLIC_KIND, [comment_id])) == comment_id
+    comment_id, post_id, other_post = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    public = queries.thread_kind(queries.PUBLIC_KIND, post_id)
+    assert queries._after_id(public, None) is None
+    assert queries._after_id(public, encode_cursor(public, [comment_id])) == comment_id
+    # The post's id in either case names the same thread
+    assert queries.thread_kind(queries.PUBLIC_KIND, post_id.upper()) == public
     for bad in (
-        encode_cursor(queries.MODERATION_KIND, [comment_id]),
-        encode_cursor(queries.PUBLIC_KIND, ["' OR 1=1 --"]),
-        encode_cursor(queries.PUBLIC_KIND, [comment_id, comment_id]),
+        encode_cursor(queries.thread_kind(queries.MODERATION_KIND, post_id), [comment_id]),
+        encode_cursor(queries.thread_kind(queries.PUBLIC_KIND, other_post), [comment_id]),  # another post's thread
+        encode_cursor(public, ["' OR 1=1 --"]),
+        encode_cursor(public, [comment_id, comment_id]),
         "not-a-cursor",
     ):
         with pytest.raises(BadRequest):
-            queries._after_id(queries.PUBLIC_KIND, bad)
+            queries._after_id(public, bad)
 
 
 def test_sql_takes_values_only_as_named_parameters():

@@ -168,6 +168,51 @@ def test_search_terms(q, grams_q, like, ilike):
     assert (terms.q, terms.like, terms.ilike) == (grams_q, like, ilike)
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("sql", "SQL"),
+        ("sql", "\uff33\uff31\uff2c"),  # full-width: NFKC
+        ("sql tuning", "Tuning  sql"),  # every term is required, in any order
+        ("sql", "sql SQL"),  # the same term twice
+        ("データ", "ﾃﾞｰﾀ"),
+    ],
+)
+def test_searches_the_statements_treat_alike_share_their_key(a, b):
+    assert search_terms(a).key == search_terms(b).key
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("sql", "sq"),
+        ("sql", "sql tuning"),
+        ("田中", "田"),
+        ("\u0130", "i"),  # kept as typed: Python and PostgreSQL lowercase the dotted capital I apart
+        ("100%", "100_"),
+    ],
+)
+def test_other_searches_have_other_keys(a, b):
+    assert search_terms(a).key != search_terms(b).key
+
+
+def test_the_cursor_kind_of_posts_names_every_filter():
+    feed = dict(author=None, tag=None, search=None, after=None, before=None)
+    base = q.list_kind("published_at", **feed)
+    others = [
+        q.list_kind("popular", **feed),
+        q.list_kind("published_at", **{**feed, "author": "9f1c1d7e-0000-4000-8000-000000000001"}),
+        q.list_kind("published_at", **{**feed, "tag": "pg"}),
+        q.list_kind("published_at", **{**feed, "search": search_terms("pg")}),  # the search's own statement
+        q.list_kind("relevance", **{**feed, "search": search_terms("pg")}),
+        q.list_kind("popular", **{**feed, "search": search_terms("pg")}),  # the list statement, filtered
+        q.list_kind("published_at", **{**feed, "after": datetime(2026, 1, 1, tzinfo=UTC)}),
+        q.list_kind("published_at", **{**feed, "before": datetime(2026, 1, 1, tzinfo=UTC)}),
+    ]
+    assert len({base, *others}) == len(others) + 1
+    assert q.list_kind("published_at", **feed) == base
+
+
 @pytest.mark.parametrize("q", ["   ", "\u3000", " ".join("abcdefghijk")])
 def test_search_terms_refuses_blank_or_too_many_words(q):
     with pytest.raises(ValueError):

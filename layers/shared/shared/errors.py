@@ -118,7 +118,8 @@ class StaleVersion(PreconditionFailed):
 
 
 class InvalidCursor(BadRequest):
-    """A `cursor` query parameter that does not decode, or belongs to another list."""
+    """A `cursor` query parameter that does not decode, or belongs to another list: another route,
+    path or set of filters (shared.pagination.cursor_kind)."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -7,6 +7,8 @@
   "\\u200b" through as a title.
 * `fold`: the form under which two spellings of a keyword are the same: NFKC (full-width \uff21\uff22\uff23 and
   half-width \uff76\uff85 become ABC and \u30ab\u30ca, as Japanese input methods produce both), then lowercase.
+* `lower_key`: the form under which two texts are alike for a query that compares them through
+  PostgreSQL's `lower()` (ILIKE, `lower(x) = lower(y)`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def visible(text: str) -> str:
 def fold(text: str) -> str:
     """NFKC, trimmed and lowercased: the comparison form of tags and other keywords."""
     return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+def lower_key(text: str) -> str:
+    """`text` lowercased when that is certainly what PostgreSQL's `lower()` makes of it, else unchanged.
+
+    Under the databases' Unicode locales (en_US.UTF-8, C.UTF-8) `lower()` maps one character at a
+    time. Python's `str.lower()` does too, except for the dotted capital I (U+0130, two characters)
+    and a final capital sigma (whose lowercase depends on the letters around it): a text holding
+    either is kept as it is. So two texts with the same key are equal once lowercased by PostgreSQL,
+    and a text never shares its key with one that lowercases differently."""
+    lowered = text.lower()
+    if len(lowered) != len(text) or lowered != "".join(c.lower() for c in text):
+        return text
+    return lowered
 
 
 def like_contains(text: str) -> str:
