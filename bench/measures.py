@@ -557,7 +557,7 @@ def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) ->
         "GET /posts/popular": lambda: call(h["posts"], ev["reads"]["GET /posts/popular"][1]),
         "popular statement (0012)": lambda: conn.run(posts_queries.POPULAR_POSTS, days=30, limit=10),
         "popular statement, full-window sort (before 0012)": lambda: conn.run(POPULAR_FULL_WINDOW, days=30, limit=10),
-        "GET /users/statistics": lambda: call(h["users"], ev["reads"]["GET /users/statistics"][1]),
+        "GET /admin/users/statistics": lambda: call(h["users"], ev["reads"]["GET /admin/users/statistics"][1]),
     }
     if data.published <= 200_000:  # linear in the posts that match (see BENCHMARKS notes): seconds at 1M
         cands["GET /posts?sort=popular"] = lambda: call(h["posts"], popular_list)
