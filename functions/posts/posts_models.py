@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
-from shared.text import fold, like_contains, lower_key, visible
+from shared.text import fold, like_contains, lower_key, search_form, visible
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -420,11 +420,13 @@ def slug_candidates(raw: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SearchTerms:
-    """A search as the statements take it. `q`: the terms, NFKC-normalised, separated
-    by one space (for the grams). Patterns `%term%` (wildcards escaped) for the
+    """A search as the statements take it. `q`: the terms in their search form
+    (shared.text.search_form: NFKC, the marks input methods spell differently folded),
+    separated by one space (for the grams). Patterns `%term%` (wildcards escaped) for the
     recheck: terms without case (Japanese, Chinese, digits) in `like`, matched
     byte for byte, which costs a fraction of ILIKE's lowercasing of every row's
-    text; the others in `ilike`."""
+    text; the others in `ilike`. The stored texts are compared in the same form
+    (sql/migrations/0015 and 0016)."""
 
     q: str
     like: list[str]
@@ -446,10 +448,12 @@ def _caseless(term: str) -> bool:
 
 def search_terms(q: str) -> SearchTerms:
     """Terms of a search: NFKC-normalised (full-width Latin and half-width katakana
-    match their usual forms), split on whitespace, every term required.
+    match their usual forms) and folded (the wave dash U+301C and the full-width tilde U+FF5E
+    are ~, the minus sign U+2212 is -: shared.text.search_form), split on whitespace, every term
+    required.
     ValueError when no term remains or there are too many."""
     terms: list[str] = []
-    for term in unicodedata.normalize("NFKC", q).split():
+    for term in search_form(q).split():
         if term not in terms:
             terms.append(term)
     if not terms:

@@ -161,6 +161,11 @@ def test_every_slug_the_document_describes_is_accepted():
         ("100%_x", "100%_x", [], ["%100\\%\\_x%"]),
         ("42", "42", ["%42%"], []),
         ("a a", "a", [], ["%a%"]),
+        # The marks input methods spell differently, folded: U+301C and U+FF5E are ~, U+2212 and U+FF0D -
+        ("10\uff5e20", "10~20", ["%10~20%"], []),
+        ("9\u301c17", "9~17", ["%9~17%"], []),
+        ("\u22125 \uff0d5", "-5", ["%-5%"], []),
+        ("A\u2225B \u2015", "A\u2016B \u2014", ["%\u2014%"], ["%A\u2016B%"]),
     ],
 )
 def test_search_terms(q, grams_q, like, ilike):
