@@ -5,6 +5,7 @@ sql/migrations/0010 included)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -584,3 +585,46 @@ def test_a_user_search_of_dots_alone_is_422(users, q):
     reply = send(users, "list", query={"q": q})
     assert reply.status == 422
     assert reply.body["error"]["details"][0]["field"] == "q"
+
+
+# -- slugs that show nothing ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("\u0301", "U+0301 (COMBINING ACUTE ACCENT)"),
+        ("a\ufe0fb", "U+FE0F (VARIATION SELECTOR-16)"),
+        ("\uffa0", "U+FFA0 (HALFWIDTH HANGUL FILLER)"),
+        ("\uff9e", "'\uff9e'"),
+        ("\u00bd", "'\u00bd'"),
+        ("a\u200bb", "U+200B (ZERO WIDTH SPACE)"),
+    ],
+)
+def test_a_chosen_slug_that_shows_nothing_or_starts_with_a_mark_is_422_naming_what_was_typed(
+    author, owner_conn, typed, shown
+):
+    reply = create({"title": "t", "content": "c", "status": "published", "slug": typed}, author.claims)
+    assert reply.status == 422, reply.body
+    detail = reply.body["error"]["details"][0]
+    assert detail["field"] == "slug" and detail["in"] == "body"
+    assert shown in detail["message"] and "joined by single hyphens" in detail["message"]
+    assert owner_conn.run("SELECT count(*) FROM posts") == [[0]]
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [("\uff9e", None), ("\ufe0f\u3164 \u0301", None), ("a\ufe0fb", "ab"), ("x \uff9ey", "x-y")],
+)
+def test_a_title_without_visible_letters_gets_the_neutral_slug(author, title, slug):
+    reply = create({"title": title, "content": "c", "status": "published"}, author.claims)
+    assert reply.status == 201, reply.body
+    if slug is None:
+        assert re.fullmatch(r"post-[0-9a-f]{8}", reply.body["slug"]), reply.body["slug"]
+    else:
+        assert reply.body["slug"] == slug
+    assert by_slug_raw(quote(reply.body["slug"], safe="")).body["post_id"] == reply.body["post_id"]
+
+
+def test_a_title_of_invisible_characters_is_422(author):
+    reply = create({"title": "\ufe0f\u034f\U000e0100", "content": "c"}, author.claims)
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["field"] == "title"
