@@ -133,7 +133,10 @@ def list_posts(
             pattern=r"^[^\x00-\x1f\x7f]+$",
             description=(
                 "Search title, excerpt and content, in any script (Japanese and Chinese need no spaces; one or two "
-                "characters are enough). Words separated by spaces must all occur. `%`, `_` and `\\` match literally."
+                "characters are enough). Words separated by spaces must all occur. `%`, `_` and `\\` match literally. "
+                "Full-width and half-width forms match each other (NFKC), and so do the marks input methods type "
+                "differently: the wave dash `\u301c` and `\uff5e`/`~`, the minus sign `\u2212` and `\uff0d`/`-`, "
+                "`\u2225` and `\u2016`, `\u2015` and `\u2014`."
             ),
         ),
     ] = None,

@@ -29,7 +29,15 @@ from pydantic import (
 )
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
-from shared.text import fold, like_contains, lower_key, visible
+from shared.text import (
+    DEFAULT_IGNORABLE,
+    fold,
+    is_default_ignorable,
+    like_contains,
+    lower_key,
+    search_form,
+    visible,
+)
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
@@ -73,57 +81,79 @@ def slug_form(text: str) -> str:
 
 def normalize_slug(value: Any) -> Any:
     """A chosen slug in the form a title's slug has (slug_form), without surrounding spaces:
-    'ＰｏｓｔｇｒｅＳＱＬ入門' and 'PostgreSQL入門' are both 'postgresql入門'. Non-strings pass to
-    the type check unchanged."""
-    return slug_form(value).strip() if isinstance(value, str) else value
+    'ＰｏｓｔｇｒｅＳＱＬ入門' and 'PostgreSQL入門' are both 'postgresql入門'. What remains must be
+    what slugify leaves unchanged: letters, marks and digits of any script in runs joined by
+    single hyphens, each run starting with a letter or digit, nothing invisible. ValueError
+    otherwise, naming the character as the client typed it ('½', not the fraction slash U+2044 that
+    NFKC makes of it). Non-strings pass to the type check unchanged."""
+    if not isinstance(value, str):
+        return value
+    slug = slug_form(value).strip()
+    if slugify(slug, limit=False) != slug:
+        raise ValueError(
+            _slug_problem(value, slug) + ": use letters and digits of any script joined by single hyphens, "
+            "e.g. 'postgresqlのインデックス設計' or 'keyset-pagination'"
+        )
+    return slug
+
+
+def _slug_problem(typed: str, slug: str) -> str:
+    """Why `slug` (the normalised form of `typed`) is not a slug."""
+    bad = next((ch for ch in slug if ch != "-" and not _slug_char(ch)), None)
+    if bad is not None:
+        ch = _as_typed(typed, bad)
+        invisible = ", an invisible character," if is_default_ignorable(ch) or is_default_ignorable(bad) else ""
+        return _shown(ch) + invisible + " cannot be part of a slug"
+    lead = next((run[0] for run in slug.split("-") if run and not _slug_start(run[0])), None)
+    if lead is not None:
+        return "a slug, and each part after a hyphen, starts with a letter or digit, not " + _shown(
+            _as_typed(typed, lead)
+        )
+    return "a slug cannot start or end with a hyphen or have two in a row"
+
+
+def _as_typed(typed: str, ch: str) -> str:
+    """The character of `typed` whose slug form holds `ch` ('½' for the fraction slash U+2044 of
+    its form); `ch` itself when none does alone (it came from several characters together)."""
+    return next((c for c in typed if ch in slug_form(c)), ch)
 
 
 def _shown(ch: str) -> str:
+    """`ch` in a message: quoted when it shows by itself; otherwise its code point and name."""
     if ch.isspace():
         return "a space"
-    return "'" + ch + "'" if ch.isprintable() else f"U+{ord(ch):04X}"
+    if ch.isprintable() and not is_default_ignorable(ch) and unicodedata.category(ch) not in ("Mn", "Me"):
+        return "'" + ch + "'"
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X}" + (f" ({name})" if name else "")
 
 
-def canonical_slug(value: str) -> str:
-    """What remains of a chosen slug after normalize_slug must be letters, marks and digits of any
-    script in runs joined by single hyphens: what slugify leaves unchanged."""
-    if slugify(value, limit=False) == value:
-        return value
-    bad = next((ch for ch in value if ch != "-" and not _slug_char(ch)), None)
-    if bad is not None:
-        problem = _shown(bad) + " cannot be part of a slug"
-    else:
-        problem = "a slug cannot start or end with a hyphen or have two in a row"
-    raise ValueError(
-        problem + ": use letters and digits of any script joined by single hyphens, "
-        "e.g. 'postgresqlのインデックス設計' or 'keyset-pagination'"
-    )
-
-
-# The document's view: the rule (normalize_slug, then canonical_slug) cannot be a regular
-# expression, so the pattern is a subset of what is accepted, the forms people type: ASCII letters
-# and digits in either case, their full-width forms, hiragana, katakana (half-width too) and CJK
-# ideographs, joined by single hyphens (ASCII or full-width). Other scripts are accepted too.
-_DOC_SLUG_CHAR = (
-    "[a-zA-Z0-9"
+# The document's view: the rule (normalize_slug) cannot be a regular expression, so the pattern
+# is a subset of what is accepted, the forms people type: ASCII letters and digits in either case,
+# their full-width forms, hiragana, katakana (half-width too) and CJK ideographs, joined by single
+# hyphens (ASCII or full-width); the half-width sound marks ﾞ and ﾟ combine with the character
+# before them, so they do not start a run. Other scripts are accepted too.
+_DOC_SLUG_LETTERS = (
+    "a-zA-Z0-9"
     "\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"  # full-width digits and letters
     "\u3041-\u3096\u30a1-\u30fa\u30fc"  # hiragana, katakana, the long vowel mark
-    "\uff66-\uff9f"  # half-width katakana and their sound marks
-    "\u4e00-\u9fff]"  # CJK ideographs
+    "\uff66-\uff9d"  # half-width katakana
+    "\u4e00-\u9fff"  # CJK ideographs
 )
-DOC_SLUG_PATTERN = "^" + _DOC_SLUG_CHAR + "+(?:[-\uff0d]" + _DOC_SLUG_CHAR + "+)*$"
+_DOC_SLUG_RUN = "[" + _DOC_SLUG_LETTERS + "][" + _DOC_SLUG_LETTERS + "\uff9e\uff9f]*"  # then the sound marks too
+DOC_SLUG_PATTERN = "^" + _DOC_SLUG_RUN + "(?:[-\uff0d]" + _DOC_SLUG_RUN + ")*$"
 SLUG_DESCRIPTION = (
     "Derived from the title when absent. A chosen slug is normalised as a title's is (NFKC, lowercase: "
     "'ＰｏｓｔｇｒｅＳＱＬ入門' and 'PostgreSQL入門' are stored as 'postgresql入門'); what remains must be "
-    "letters and digits of any script joined by single hyphens (no spaces or other punctuation), at most "
-    f"{MAX_SLUG_LENGTH} characters."
+    "letters and digits of any script (with the marks that combine with them) joined by single hyphens, "
+    "each part starting with a letter or digit: no spaces, other punctuation or invisible characters "
+    f"(zero-width spaces, variation selectors, fillers), at most {MAX_SLUG_LENGTH} characters."
 )
 # StringConstraints apply to the normalised value: normalize_slug runs before them.
 Slug = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH),
     BeforeValidator(normalize_slug),
-    AfterValidator(canonical_slug),
     Field(json_schema_extra={"pattern": DOC_SLUG_PATTERN}),
 ]
 # The document's view of an image URL (check_image_url is the rule).
@@ -365,17 +395,31 @@ class ViewCount(BaseModel):
 
 # -- helpers ----------------------------------------------------------------------------
 def _slug_char(ch: str) -> bool:
-    # Letters (L*), marks (M*: the vowel signs of Indic scripts, combining
-    # accents NFKC could not compose) and digits (N*) of any script.
-    return unicodedata.category(ch)[0] in "LMN"
+    # Letters (L*), marks (M*: the vowel signs of Indic scripts, combining accents NFKC could not
+    # compose) and digits (N*) of any script, but none that renders as nothing (shared.text
+    # DEFAULT_IGNORABLE: variation selectors, the Hangul fillers, which are marks and letters).
+    return unicodedata.category(ch)[0] in "LMN" and not is_default_ignorable(ch)
+
+
+def _slug_start(ch: str) -> bool:
+    # A run starts with a letter or digit: a mark combines with the character before it.
+    return unicodedata.category(ch)[0] in "LN" and not is_default_ignorable(ch)
+
+
+def _from_letter(run: str) -> str:
+    """`run` from its first letter or digit on."""
+    return next((run[i:] for i, ch in enumerate(run) if _slug_start(ch)), "")
 
 
 def slugify(title: str, limit: bool = True) -> str:
     """The title's letters and digits in any script, NFKC-normalised and lowercased,
-    runs joined by '-'; '' if none remain. With `limit`, at most 80 characters and
-    200 bytes percent-encoded, cut at a hyphen when there is one."""
-    text = slug_form(title)
-    slug = "-".join(run for run in re.split(r"-+", "".join(c if _slug_char(c) else "-" for c in text)) if run)
+    runs joined by '-'; '' if none remain. Invisible characters are dropped (a variation
+    selector or a zero-width space inside a word leaves the word whole), and so are the marks
+    that would start a run. With `limit`, at most 80 characters and 200 bytes
+    percent-encoded, cut at a hyphen when there is one."""
+    text = slug_form(DEFAULT_IGNORABLE.sub("", title))
+    runs = re.split(r"-+", "".join(c if _slug_char(c) else "-" for c in text))
+    slug = "-".join(run for run in map(_from_letter, runs) if run)
     if limit:
         slug = _shorten(slug)
     return slug
@@ -420,11 +464,13 @@ def slug_candidates(raw: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SearchTerms:
-    """A search as the statements take it. `q`: the terms, NFKC-normalised, separated
-    by one space (for the grams). Patterns `%term%` (wildcards escaped) for the
+    """A search as the statements take it. `q`: the terms in their search form
+    (shared.text.search_form: NFKC, the marks input methods spell differently folded),
+    separated by one space (for the grams). Patterns `%term%` (wildcards escaped) for the
     recheck: terms without case (Japanese, Chinese, digits) in `like`, matched
     byte for byte, which costs a fraction of ILIKE's lowercasing of every row's
-    text; the others in `ilike`."""
+    text; the others in `ilike`. The stored texts are compared in the same form
+    (sql/migrations/0015 and 0016)."""
 
     q: str
     like: list[str]
@@ -446,10 +492,12 @@ def _caseless(term: str) -> bool:
 
 def search_terms(q: str) -> SearchTerms:
     """Terms of a search: NFKC-normalised (full-width Latin and half-width katakana
-    match their usual forms), split on whitespace, every term required.
+    match their usual forms) and folded (the wave dash U+301C and the full-width tilde U+FF5E
+    are ~, the minus sign U+2212 is -: shared.text.search_form), split on whitespace, every term
+    required.
     ValueError when no term remains or there are too many."""
     terms: list[str] = []
-    for term in unicodedata.normalize("NFKC", q).split():
+    for term in search_form(q).split():
         if term not in terms:
             terms.append(term)
     if not terms:

@@ -62,7 +62,8 @@ SCORE = SQL.score
 # Search (sql/migrations/0010): the grams of the indexed expressions narrow the
 # candidates through GIN; ILIKE on the real text confirms every term. Each
 # expression is spelled exactly as its index is, or the planner cannot use it.
-# The texts in their NFKC form where it differs (sql/migrations/0015), as queries are.
+# The texts in their search form where it differs from the text (NFKC, sql/migrations/0015; the
+# marks input methods spell differently folded, 0016), as queries are (posts_models.search_terms).
 TITLE_TEXT = "coalesce(p.search_title, p.title)"
 
 

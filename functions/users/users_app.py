@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from users_cognito import on_cognito_event
 from users_models import (
-    VISIBLE_LINE_PATTERN,
+    NAME_QUERY_PATTERN,
     AuthorPostList,
     ProfileIn,
     ProfileRecord,
@@ -91,11 +91,12 @@ def get_users(
         str | None,
         Query(
             max_length=100,
-            # for the document: one line with at least one character that is not a space
-            json_schema_extra={"pattern": VISIBLE_LINE_PATTERN},
+            # for the document: one line with at least one character that is not a space or a dot
+            json_schema_extra={"pattern": NAME_QUERY_PATTERN},
             description=(
                 "Names as people type them, in any script: family name, given name or both, with or without a "
-                "space (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`); or the start of a username (`jp_wr`)."
+                "space or a middle dot (`田中`, `田中 太郎`, `太郎`, `Taro Tanaka`, `ジョン・スミス`); or the start "
+                "of a username (`jp_wr`)."
             ),
         ),
     ] = None,

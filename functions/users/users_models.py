@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, model_validator
 
 from shared.schemas import DOCS_ONLY
-from shared.text import like_escape, visible
+from shared.text import like_escape, search_form, visible
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -124,6 +123,9 @@ Username = Annotated[
 # expressions cannot say the rule (Unicode invisibles, Python's str.isspace).
 SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 VISIBLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85][^\x00-\x1f\x7f]*$"
+# GET /users?q=: one line with a character other than a space or a dot between names (search_query),
+# those NFKC makes one included (･ U+FF65, the Greek ano teleia U+0387).
+NAME_QUERY_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85\u00b7\u0387\u30fb\uff65][^\x00-\x1f\x7f]*$"
 MULTI_LINE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 EMAIL_PATTERN = r"^[^@\s\x1c-\x1f\x85]{1,64}@[^@\s\x1c-\x1f\x85]+\.[^@\s\x1c-\x1f\x85]+$"
 PHONE_PATTERN = r"^\+?(?=(?:[^0-9]*[0-9]){6})[0-9][0-9 ().-]{5,19}$"
@@ -174,14 +176,22 @@ Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
 class UserSearch:
     """GET /users?q= as the statement takes it.
 
-    `name`: q NFKC-normalised with every space removed, found in the family and
-    given names joined in either order ("田中太郎", "太郎田中"), so a family name,
-    a given name or both, with or without a space, all match. `username_prefix`:
-    the same text as a LIKE prefix of the lowercased username (wildcards escaped).
+    `name`: q in its search form (shared.text.search_form: NFKC, the marks input methods
+    spell differently folded) with every space and name separator (・, ･, ·) removed, found in
+    the family and given names joined in either order ("田中太郎", "太郎田中"), so a family
+    name, a given name or both, with or without a space or a dot, all match: the names are
+    keyed the same way (users_name_key, sql/migrations/0016). `username_prefix`: the same
+    text as a LIKE prefix of the lowercased username (wildcards escaped).
     """
 
     name: str
     username_prefix: str
+
+
+# The dots written between the parts of a name, as spaces are: the katakana middle dot ・ (the
+# half-width ･ is ・ after NFKC) in "ジョン・スミス", and the middle dot · of Chinese input methods.
+# users_name_key removes the same characters from the stored names.
+_NAME_SEPARATORS = str.maketrans("\u30fb\u00b7", "  ")
 
 
 def search_query(q: str | None) -> UserSearch | None:
@@ -190,9 +200,9 @@ def search_query(q: str | None) -> UserSearch | None:
     if q is None:
         return None
     _single_line(q)
-    name = "".join(unicodedata.normalize("NFKC", q).split())
+    name = "".join(search_form(q).translate(_NAME_SEPARATORS).split())
     if not name:
-        raise ValueError("q must contain something other than spaces")
+        raise ValueError("q must contain something other than spaces and the dots between names")
     return UserSearch(name, like_escape(name.lower()) + "%")
 
 

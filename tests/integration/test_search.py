@@ -5,6 +5,7 @@ sql/migrations/0010 included)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -467,3 +468,163 @@ def test_a_cursor_belongs_to_its_own_search(author, owner_conn):
     assert (other.status, other.body["error"]["code"]) == (400, "invalid_cursor"), other.body
     same = listing({"q": "a", "limit": "2", "cursor": first.body["next_cursor"]})
     assert same.status == 200 and len(same.body["items"]) == 1
+
+
+# -- marks input methods spell differently (sql/migrations/0016) ----------------------------
+# The same key gives the wave dash U+301C on macOS and Mozc, the full-width tilde U+FF5E on Windows
+# (NFKC: ~); the minus sign U+2212 or the full-width hyphen-minus U+FF0D (NFKC: -); PARALLEL TO
+# U+2225 or DOUBLE VERTICAL LINE U+2016; HORIZONTAL BAR U+2015 or EM DASH U+2014.
+WAVE, FW_TILDE, MINUS, FW_HYPHEN, PARALLEL, DOUBLE_BAR, BAR, EM_DASH = (
+    "\u301c",
+    "\uff5e",
+    "\u2212",
+    "\uff0d",
+    "\u2225",
+    "\u2016",
+    "\u2015",
+    "\u2014",
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "queries"),
+    [
+        ("content", f"参加者10{WAVE}20人の勉強会", [f"10{FW_TILDE}20", "10~20", f"10{WAVE}20", f"{FW_TILDE}20人"]),
+        ("title", f"営業時間9{FW_TILDE}17時", [f"9{WAVE}17", "9~17", f"9{FW_TILDE}17", f"{WAVE}17時"]),
+        ("excerpt", f"マイナス{MINUS}5度", ["-5", f"{FW_HYPHEN}5", f"{MINUS}5", f"ス{FW_HYPHEN}5度"]),
+        ("content", "気温は-5度", [f"{MINUS}5", f"{FW_HYPHEN}5", "-5"]),
+        ("title", f"A{PARALLEL}B", [f"a{DOUBLE_BAR}b", f"A{PARALLEL}B"]),
+        ("content", f"前置き{BAR}本題", [f"き{EM_DASH}本", f"前置き{BAR}本題"]),
+        ("excerpt", f"before{EM_DASH}after", [f"BEFORE{BAR}AFTER"]),
+    ],
+)
+def test_marks_input_methods_spell_differently_find_each_other(author, owner_conn, field, written, queries):
+    values = {"title": "記事", "content": "本文", field: written}
+    post(owner_conn, author.id, values.pop("title"), 1, **values)
+    post(owner_conn, author.id, "関係ない 10x20 9x17 a5 2025年", 2, content="x5 前置きx本題 before after")
+    for q in queries:
+        for sort in ("relevance", "published_at", "popular"):
+            assert search(q, sort=sort) == ["記事" if field != "title" else written], (q, sort)
+
+
+def test_a_folded_mark_matches_only_its_own_kind_on_every_read(author, owner_conn):
+    """The recheck compares the folded text, never a wildcard: '-5' is not 'x5' or '2025'. Pages of
+    one post answer from the newest posts (the probes); the older matches from the GIN index."""
+    expected = []
+    for i in range(4):
+        expected.append(str(post(owner_conn, author.id, f"気温 {MINUS}5 {i}", i)["post_id"]))
+        expected.append(
+            str(post(owner_conn, author.id, f"記事 {i}", i + 0.5, content=f"朝は{FW_HYPHEN}5度")["post_id"])
+        )
+    for i in range(6):  # newer decoys: the same characters around another one
+        post(owner_conn, author.id, f"2025年 x5 {i}", 10 + i, content="a5 ス5度 10x2 0~ ~2")
+    rows = owner_conn.run(
+        "SELECT post_id::text FROM posts WHERE post_id = ANY(CAST(:ids AS uuid[])) "
+        "ORDER BY title LIKE '気温%' DESC, published_at DESC, post_id DESC",
+        ids=expected,
+    )
+    items, _ = walk({"q": "-5", "limit": "1"})
+    assert [i["post_id"] for i in items] == [r[0] for r in rows]
+    assert search("10~2") == []  # its grams 10, 0~ and ~2 are there, the term is not (nor "10?2")
+
+
+@pytest.mark.parametrize("field", ["title", "content"])
+def test_a_folded_search_uses_the_same_tiers(author, owner_conn, field):
+    post(owner_conn, author.id, f"範囲 1{WAVE}9", 1)
+    post(owner_conn, author.id, "範囲", 2, content=f"1{FW_TILDE}9")
+    post(owner_conn, author.id, "別の記事", 3, content=f"範囲 1{WAVE}9")
+    assert search(f"範囲 1{FW_TILDE}9") == [f"範囲 1{WAVE}9", "範囲", "別の記事"]
+
+
+def test_the_databases_fold_is_the_queries_fold(author, owner_conn):
+    from shared.text import SEARCH_FOLD_FROM, SEARCH_FOLD_TO, search_form
+
+    assert owner_conn.run("SELECT search_fold(:t)", t=SEARCH_FOLD_FROM + SEARCH_FOLD_TO) == [
+        [SEARCH_FOLD_TO + SEARCH_FOLD_TO]
+    ]
+    everything = "".join(chr(c) for c in range(0x20, 0x3100) if not 0xD800 <= c <= 0xDFFF)
+    assert owner_conn.run("SELECT search_fold(:t)", t=everything)[0][0] == everything.translate(
+        str.maketrans(SEARCH_FOLD_FROM, SEARCH_FOLD_TO)
+    )
+    # The stored search form of a post is the form its words take in a query
+    for typed in (f"10{WAVE}20", f"10{FW_TILDE}20", f"{MINUS}5", f"A{PARALLEL}B {BAR}", "ﾃﾞｰﾀ〜"):
+        made = post(owner_conn, author.id, typed, 1, content=typed, excerpt="")
+        stored = owner_conn.run(
+            "SELECT search_title, search_document FROM posts WHERE post_id = :p", p=made["post_id"]
+        )[0]
+        assert stored == [search_form(typed), search_form(typed + "\n\n" + typed)], typed
+    # Text already in that form stores nothing more
+    plain = post(owner_conn, author.id, f"10~20 -5 {DOUBLE_BAR}", 2, content=f"a{EM_DASH}b")
+    assert owner_conn.run("SELECT search_title, search_document FROM posts WHERE post_id = :p", p=plain["post_id"]) == [
+        [None, None]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "queries"),
+    [
+        # The katakana middle dot between the parts of a name, in a query or in the stored name
+        ("ジョン", "スミス", ["ジョン・スミス", "ｼﾞｮﾝ･ｽﾐｽ", "スミス・ジョン", "ジョン スミス", "ジョンスミス"]),
+        (None, "ジョン・スミス", ["ジョンスミス", "ジョン・スミス", "ジョン スミス", "スミス", "ン・ス"]),
+        ("田中", "太郎", ["田中・太郎", "太郎・田中"]),
+        ("约翰", "史密斯", ["约翰·史密斯"]),  # the middle dot of Chinese input methods
+        # Marks input methods spell differently
+        (f"Jean{MINUS}Luc", "Picard", ["jean-luc", f"Jean{FW_HYPHEN}Luc picard", f"jean{MINUS}luc"]),
+        ("ユキ", f"{WAVE}", [f"ユキ{FW_TILDE}", "ユキ~"]),
+    ],
+)
+def test_names_with_dots_and_folded_marks_are_found_as_people_type_them(users, owner_conn, first, last, queries):
+    make_user(owner_conn, username="the_one", first_name=first, last_name=last)
+    make_user(owner_conn, username="other", first_name="ジョン", last_name="ドウ")
+    for q in queries:
+        assert users_found(users, q) == {"the_one"}, q
+
+
+@pytest.mark.parametrize("q", ["・", " ･ ", "·"])
+def test_a_user_search_of_dots_alone_is_422(users, q):
+    reply = send(users, "list", query={"q": q})
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["field"] == "q"
+
+
+# -- slugs that show nothing ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("\u0301", "U+0301 (COMBINING ACUTE ACCENT)"),
+        ("a\ufe0fb", "U+FE0F (VARIATION SELECTOR-16)"),
+        ("\uffa0", "U+FFA0 (HALFWIDTH HANGUL FILLER)"),
+        ("\uff9e", "'\uff9e'"),
+        ("\u00bd", "'\u00bd'"),
+        ("a\u200bb", "U+200B (ZERO WIDTH SPACE)"),
+    ],
+)
+def test_a_chosen_slug_that_shows_nothing_or_starts_with_a_mark_is_422_naming_what_was_typed(
+    author, owner_conn, typed, shown
+):
+    reply = create({"title": "t", "content": "c", "status": "published", "slug": typed}, author.claims)
+    assert reply.status == 422, reply.body
+    detail = reply.body["error"]["details"][0]
+    assert detail["field"] == "slug" and detail["in"] == "body"
+    assert shown in detail["message"] and "joined by single hyphens" in detail["message"]
+    assert owner_conn.run("SELECT count(*) FROM posts") == [[0]]
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [("\uff9e", None), ("\ufe0f\u3164 \u0301", None), ("a\ufe0fb", "ab"), ("x \uff9ey", "x-y")],
+)
+def test_a_title_without_visible_letters_gets_the_neutral_slug(author, title, slug):
+    reply = create({"title": title, "content": "c", "status": "published"}, author.claims)
+    assert reply.status == 201, reply.body
+    if slug is None:
+        assert re.fullmatch(r"post-[0-9a-f]{8}", reply.body["slug"]), reply.body["slug"]
+    else:
+        assert reply.body["slug"] == slug
+    assert by_slug_raw(quote(reply.body["slug"], safe="")).body["post_id"] == reply.body["post_id"]
+
+
+def test_a_title_of_invisible_characters_is_422(author):
+    reply = create({"title": "\ufe0f\u034f\U000e0100", "content": "c"}, author.claims)
+    assert reply.status == 422
+    assert reply.body["error"]["details"][0]["field"] == "title"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import users_queries as sql
 from pg8000.exceptions import DatabaseError
+from users_models import search_query
 
 from devstack import provision
 from shared import errors, migrations
@@ -115,6 +116,11 @@ def test_users_queries_use_their_indexes(db, owner_conn):
         # A name through its grams, OR a username by prefix: a BitmapOr of the two (0010).
         found = plan(c, sql.SQL.list_users, name="Last42", username_prefix="last42%", **none)
         assert "idx_users_name_grams" in found and "idx_users_username_prefix" in found and "BitmapOr" in found
+        # A name typed with a middle dot and a folded mark, keyed as the names are (0016)
+        typed = search_query("ジョン・スミス\u301c")
+        assert typed is not None and typed.name == "ジョンスミス~"
+        found = plan(c, sql.SQL.list_users, name=typed.name, username_prefix=typed.username_prefix, **none)
+        assert "idx_users_name_grams" in found and "BitmapOr" in found
         assert "users_email_lower_key" in plan(c, sql.SQL.get_user_by_email, email="U77@example.com")
         posts_plan = plan(c, sql.SQL.user_posts, user_id=USER1, all_statuses=True, c_ts=None, c_id=None, limit=21)
         assert "idx_posts_user_recent" in posts_plan

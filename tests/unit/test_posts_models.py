@@ -39,6 +39,13 @@ from posts_app import etag, parse_if_match
         ("हिन्दी में लेख", "हिन्दी-में-लेख"),  # Devanagari vowel signs are marks: kept
         ("数据库 设计", "数据库-设计"),
         ("🎉 !!! 🎉", ""),
+        # Invisible characters are dropped, inside a word too; a mark cannot start a run
+        ("a\ufe0fb \u2764\ufe0f", "ab"),
+        ("ab\u200bcd\u00ade", "abcde"),
+        ("\uffa0\u3164", ""),  # the Hangul fillers
+        ("\uff9e", ""),  # a lone half-width sound mark (NFKC: the combining U+3099)
+        ("\u0301 x \u0301y", "x-y"),
+        ("\uff76\uff9e x\uff9e", "ガ-x\u3099"),  # after a letter the mark stays
     ],
 )
 def test_slugify(title, slug):
@@ -76,7 +83,7 @@ def test_slug_candidates_accept_encoded_decoded_and_uncanonical_forms():
     assert slug_candidates("x" * 300) == []
 
 
-@pytest.mark.parametrize("slug", ["データ-設計", "café", "keyset-pagination", "v2"])
+@pytest.mark.parametrize("slug", ["データ-設計", "café", "keyset-pagination", "v2", "\u00e9\u0301", "हिन्दी", "x\u20dd"])
 def test_a_chosen_slug_in_any_script_is_accepted(slug):
     assert PostCreate(title="t", content="c", slug=slug).slug == slug
 
@@ -114,7 +121,20 @@ def test_a_chosen_slug_is_stored_in_the_form_a_title_gives(typed, stored):
         ("100%", "'%' cannot be part of a slug"),
         ("データ・設計", "'・' cannot be part of a slug"),
         ("🎉", "'🎉' cannot be part of a slug"),
-        ("a\u200bb", "U+200B cannot be part of a slug"),
+        ("a\u200bb", "U+200B (ZERO WIDTH SPACE), an invisible character, cannot be part of a slug"),
+        # The character as the client typed it, not the one normalisation made of it
+        ("\u00bd", "'\u00bd' cannot be part of a slug"),  # NFKC: 1, the fraction slash U+2044, 2
+        ("a\u00a8", "'\u00a8' cannot be part of a slug"),  # ¨ is a space and U+0308 after NFKC
+        # Invisible characters, letters and marks among them
+        ("a\ufe0fb", "U+FE0F (VARIATION SELECTOR-16), an invisible character, cannot be part of a slug"),
+        ("\uffa0", "U+FFA0 (HALFWIDTH HANGUL FILLER), an invisible character, cannot be part of a slug"),
+        ("x\u3164", "U+3164 (HANGUL FILLER), an invisible character, cannot be part of a slug"),
+        ("a\U000e0101", "U+E0101 (VARIATION SELECTOR-18), an invisible character, cannot be part of a slug"),
+        ("e\u034f\u0301", "U+034F (COMBINING GRAPHEME JOINER), an invisible character, cannot be part of a slug"),
+        # A slug and each part after a hyphen start with a letter or digit
+        ("\u0301", "starts with a letter or digit, not U+0301 (COMBINING ACUTE ACCENT)"),
+        ("\uff9e", "starts with a letter or digit, not '\uff9e'"),  # as typed: NFKC makes it U+3099
+        ("ab-\u0301c", "starts with a letter or digit, not U+0301 (COMBINING ACUTE ACCENT)"),
     ],
 )
 def test_a_chosen_slug_must_be_letters_and_digits_joined_by_hyphens(slug, message):
@@ -144,7 +164,9 @@ def test_every_slug_the_document_describes_is_accepted():
     either hyphen, normalises to a valid slug."""
     chars = [chr(c) for c in range(0x110000) if re.fullmatch(DOC_SLUG_PATTERN, chr(c)) and not 0xD800 <= c <= 0xDFFF]
     assert len(chars) > 20_000
-    for ch in chars:
+    marks = [ch for ch in "\uff9e\uff9f" if re.fullmatch(DOC_SLUG_PATTERN, "a" + ch)]
+    assert len(marks) == 2 and not any(re.fullmatch(DOC_SLUG_PATTERN, ch) for ch in marks)
+    for ch in chars + [c + m for c in ("\uff76", "a", "\u4e00") for m in marks]:
         for typed in (ch, ch + "-" + ch, "a\uff0d" + ch, ch + ch + ch):
             assert re.fullmatch(DOC_SLUG_PATTERN, typed)
             stored = PostCreate(title="t", content="c", slug=typed).slug
@@ -161,6 +183,11 @@ def test_every_slug_the_document_describes_is_accepted():
         ("100%_x", "100%_x", [], ["%100\\%\\_x%"]),
         ("42", "42", ["%42%"], []),
         ("a a", "a", [], ["%a%"]),
+        # The marks input methods spell differently, folded: U+301C and U+FF5E are ~, U+2212 and U+FF0D -
+        ("10\uff5e20", "10~20", ["%10~20%"], []),
+        ("9\u301c17", "9~17", ["%9~17%"], []),
+        ("\u22125 \uff0d5", "-5", ["%-5%"], []),
+        ("A\u2225B \u2015", "A\u2016B \u2014", ["%\u2014%"], ["%A\u2016B%"]),
     ],
 )
 def test_search_terms(q, grams_q, like, ilike):
@@ -176,6 +203,8 @@ def test_search_terms(q, grams_q, like, ilike):
         ("sql tuning", "Tuning  sql"),  # every term is required, in any order
         ("sql", "sql SQL"),  # the same term twice
         ("データ", "ﾃﾞｰﾀ"),
+        ("10\u301c20", "10\uff5e20"),  # the marks input methods spell differently: folded
+        ("\u22125", "-5"),
     ],
 )
 def test_searches_the_statements_treat_alike_share_their_key(a, b):

@@ -23,6 +23,13 @@ from users_models import ProfileIn, UserCreate, UserUpdate, search_query
         ("back\\slash", "back\\slash", "back\\\\slash%"),
         ("ｔａｒｏ", "taro", "taro%"),  # noqa: RUF001 (full-width on purpose)
         ("a", "a", "a%"),
+        # The dots between the parts of a name are separators, as spaces are
+        ("ジョン・スミス", "ジョンスミス", "ジョンスミス%"),
+        ("ｼﾞｮﾝ･ｽﾐｽ", "ジョンスミス", "ジョンスミス%"),  # half-width katakana and middle dot
+        ("田中・太郎", "田中太郎", "田中太郎%"),
+        ("约翰·史密斯", "约翰史密斯", "约翰史密斯%"),  # the middle dot of Chinese input methods
+        # The marks input methods spell differently, folded as the stored names are
+        ("a\u301cb\u2212c", "a~b-c", "a~b-c%"),
     ],
 )
 def test_search_query_removes_spaces_and_escapes_like_wildcards(q, name, prefix):
@@ -31,7 +38,7 @@ def test_search_query_removes_spaces_and_escapes_like_wildcards(q, name, prefix)
     assert (search.name, search.username_prefix) == (name, prefix)
 
 
-@pytest.mark.parametrize("q", ["", "   ", "\u3000", "new\nline"])
+@pytest.mark.parametrize("q", ["", "   ", "\u3000", "new\nline", "・", " ･ "])
 def test_search_query_refuses_blank_or_multiline_terms(q):
     with pytest.raises(ValueError):
         search_query(q)
