@@ -268,7 +268,9 @@ def ensure_bridge(image: str) -> str:
     """The bridge exists once a container has run on it: run one if it does not yet."""
     address = gateway()
     if not bridge_up(address):
-        run(["podman", "run", "--rm", "--network", "podman", image, "/bin/true"])
+        # The image's entrypoint is the Lambda runtime interface client, which exits when no runtime
+        # API is given: run /bin/true itself, which is all the bridge needs.
+        run(["podman", "run", "--rm", "--network", "podman", "--entrypoint", "/bin/true", image])
     if not bridge_up(address):
         raise EngineError(f"the container bridge's address {address} is not on this machine")
     return address
