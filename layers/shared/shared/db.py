@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -263,6 +263,15 @@ class Database:
                 conn._usock.close()
             except OSError:
                 pass
+
+    def prepare(self, statements: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Open the connection now and run read-only `statements` on it (rows discarded), holding the
+        connection's lock throughout, so a request arriving meanwhile waits for this connection
+        instead of opening a second one (SnapStart's after-restore hook, shared.snapstart)."""
+        with self._lock:
+            self.connection()
+            for sql, params in statements:
+                self.all(sql, **params)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -246,11 +246,7 @@ def _connect_ahead(budget: float = CONNECT_AHEAD_SECONDS) -> bool:
 
     def work() -> None:
         try:
-            database = db.get_database()
-            with database._lock:
-                database.connection()
-                for sql, params in _warm_statements:
-                    database.all(sql, **params)
+            db.get_database().prepare(_warm_statements)
             done.set()
         except Exception as exc:  # noqa: BLE001 - the hook must not fail the restore
             logger.warning(
