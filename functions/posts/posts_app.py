@@ -409,10 +409,5 @@ handler = make_handler(app)
 snapstart.register(
     app,
     warm=("GET /posts/{post_id}",),
-    statements=(
-        (
-            queries.SQL.get_post,
-            {"post_id": snapstart.PLACEHOLDER_ID, "caller": snapstart.PLACEHOLDER_ID, "is_admin": False},
-        ),
-    ),
+    statements=queries.warm_up_reads(snapstart.PLACEHOLDER_ID),
 )

@@ -256,5 +256,5 @@ handler = make_handler(app, extra=on_cognito_event)
 snapstart.register(
     app,
     warm=("GET /users/{user_id}",),
-    statements=((queries.SQL.get_user_public, {"user_id": snapstart.PLACEHOLDER_ID}),),
+    statements=queries.warm_up_reads(snapstart.PLACEHOLDER_ID),
 )
