@@ -17,6 +17,7 @@ from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, 
 
 from shared import snapstart
 from shared.http import (
+    CursorQuery,
     create_app,
     idempotency_key,
     json_response,
@@ -26,16 +27,12 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
-from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import error_docs, json_doc
 
 app = create_app()
 
 TAGS = ["comments"]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
-Cursor = Annotated[
-    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-]
 
 
 @app.get(
@@ -47,7 +44,7 @@ Cursor = Annotated[
     operation_id="listComments",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 404, 422)},
 )
-def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
+def list_comments(post_id: str, limit: Limit = 20, cursor: CursorQuery = None):
     post_id = require_uuid(post_id, "post")
     return json_response(queries.public_thread(post_id, limit, cursor))
 
@@ -60,7 +57,7 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     operation_id="listCommentsForModeration",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 401, 403, 404, 422)},
 )
-def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
+def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: CursorQuery = None):
     require_admin(app)
     post_id = require_uuid(post_id, "post")
     return json_response(queries.moderation_thread(post_id, limit, cursor))

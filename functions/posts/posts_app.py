@@ -34,6 +34,7 @@ from posts_models import (
 from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
+    CursorQuery,
     create_app,
     idempotency_key,
     json_response,
@@ -43,7 +44,6 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
-from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import IsoDateTime, error_docs, json_doc
 from shared.text import fold
 
@@ -163,9 +163,7 @@ def list_posts(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[
-        str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-    ] = None,
+    cursor: CursorQuery = None,
 ):
     search = None
     if q is not None:

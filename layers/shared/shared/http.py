@@ -23,10 +23,11 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from . import caching
 from .errors import (
@@ -42,6 +43,7 @@ from .errors import (
 from .identity import UUID_RE, Identity, identity_from_event
 from .jsonio import _bad_text, check_values, json_loads, to_json
 from .observability import logger, metrics
+from .pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from .settings import get_settings
 
 JSON = content_types.APPLICATION_JSON
@@ -111,6 +113,13 @@ def request_fingerprint(app: APIGatewayHttpResolver) -> str:
     canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     text = f"{event.http_method.upper()} {event.raw_event.get('rawPath')}\n{canonical}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# The `cursor` query parameter of every keyset list: an opaque token from the last page's
+# `next_cursor` (shared.pagination).
+CursorQuery = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 def require_uuid(value: str, what: str) -> str:
