@@ -230,3 +230,39 @@ def test_a_deploy_during_a_rotation_leaves_the_password_to_the_rotation(fresh, c
         set_role_password(owner, provision.APP, before)
         fresh.passwords[provision.APP] = before
         owner.close()
+
+
+def test_a_rotation_that_failed_before_set_secret_never_keeps_the_role_locked_out(fresh, catcher, aws):
+    """A rotation that failed after createSecret leaves an AWSPENDING version behind. On an
+    instance whose role holds neither password (replaced, restored), the deploy must set
+    AWSCURRENT's password, not leave the role to a rotation that will never finish."""
+    from tests.support.auth import password_is_checked
+    from tests.support.rotation import Rotation
+
+    if not password_is_checked(fresh):
+        pytest.skip("the server behind DATABASE_URL does not check passwords (trust auth)")
+    from shared.migrations import set_role_password
+
+    assert invoke("migrate/create.json", catcher)["Status"] == "SUCCESS"
+    owner = fresh.connect(provision.OWNER)
+    before = fresh.passwords[provision.APP]
+    rotation = Rotation(aws["client"], f"{fresh.name}/{provision.APP}", provision.APP, fresh.passwords)
+    try:
+        # Given a rotation that stopped after createSecret (AWSPENDING left behind)
+        rotation.create_secret()
+        # and a role whose password is neither AWSCURRENT's nor AWSPENDING's
+        set_role_password(owner, provision.APP, "not-a-password-any-secret-holds")
+        # When a deploy runs the migrations
+        assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+        # Then the role logs in with AWSCURRENT's password
+        assert rotation.current_password() == before
+        conn = fresh.connect(provision.APP)
+        assert conn.run("SELECT current_user") == [[provision.APP]]
+        conn.close()
+    finally:
+        set_role_password(owner, provision.APP, before)
+        fresh.passwords[provision.APP] = before
+        aws["client"].update_secret_version_stage(
+            SecretId=f"{fresh.name}/{provision.APP}", VersionStage="AWSPENDING", RemoveFromVersionId=rotation.token
+        )
+        owner.close()
