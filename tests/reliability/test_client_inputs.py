@@ -7,8 +7,9 @@ refuse: each kind answered with a 4xx naming what is wrong, on every route, neve
    and path parameters: 422 naming the field (`metadata.k`).
 3. Datetimes outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z once in UTC: 422
    naming the parameter (a cursor carrying one: 400 invalid_cursor).
-4. Numbers: NaN, Infinity, beyond the double range or underflowing to 0 (1e-400): 422 naming the
-   field; huge integers are stored exactly in jsonb; numeric parameters out of range are 422.
+4. Numbers: NaN, Infinity, beyond the double range, underflowing to 0 (1e-400) or with more digits
+   than a double holds (12345678901234567890.5): 422 naming the field; huge integers are stored
+   exactly in jsonb; numeric parameters out of range are 422.
 5. Idempotency-Key reused with a different body: 422 `idempotency_key_reused`, nothing stored;
    the same body (any key order or spacing) replays.
 6. Trailing-slash paths are served as their route; methods no HTTP API route can have answer
@@ -246,6 +247,10 @@ def test_a_cursor_carrying_an_overflowing_datetime_is_invalid_not_a_500(local_ap
         (b'{"title":"n","content":"n","metadata":{"x":1e400}}', "metadata.x", "finite"),
         (b'{"title":"n","content":"n","metadata":{"x":1e-400}}', "metadata.x", "underflows"),
         (b'{"title":"n","content":"n","metadata":{"x":-0.000e-9999}}', None, None),  # a zero is a zero
+        # more digits than a double holds: stored as another number, so refused
+        (b'{"title":"n","content":"n","metadata":{"x":12345678901234567890.5}}', "metadata.x", "would be stored as"),
+        (b'{"title":"n","content":"n","metadata":{"x":{"y":[1.00000000000000000001]}}}', "metadata.x.y.0", "stored as"),
+        (b'{"title":"n","content":"n","metadata":{"x":3e-324}}', "metadata.x", "would be stored as 5e-324"),
     ],
 )
 def test_numbers_json_allows_and_doubles_cannot_hold(local_api: LocalApiClient, owner, ids, raw, field, says):
@@ -257,6 +262,17 @@ def test_numbers_json_allows_and_doubles_cannot_hold(local_api: LocalApiClient, 
     details = _error(reply, 422, "validation_error")
     assert _fields(details) == [field] and says in details[0]["message"], details
     assert row_counts(owner) == before
+
+
+def test_numbers_a_double_holds_are_stored_as_their_value(local_api: LocalApiClient, owner, ids):
+    # Given numbers written in ways that name the same double (1E2 is 100, 1.50 is 1.5)
+    raw = b'{"title":"D","content":"d","metadata":{"a":0.1,"b":1E2,"c":1.50,"d":2.5e-10,"e":5e-324}}'
+    # When they are sent in free JSON
+    reply = local_api.request("POST", "/posts", token=ids["token"], raw_body=raw)
+    # Then they are accepted and stored as those values
+    assert reply.status == 201, reply.body
+    stored = owner.run("SELECT metadata::text FROM posts WHERE post_id = :p", p=reply.body["post_id"])[0][0]
+    assert json.loads(stored) == {"a": 0.1, "b": 100, "c": 1.5, "d": 2.5e-10, "e": 5e-324}
 
 
 def test_huge_integers_and_negative_zero_are_stored_exactly(local_api: LocalApiClient, owner, ids):
