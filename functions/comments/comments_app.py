@@ -22,6 +22,7 @@ from shared.http import (
     idempotency_key,
     json_response,
     make_handler,
+    one_request_name,
     request_fingerprint,
     require_admin,
     require_identity,
@@ -83,6 +84,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     who = require_identity(app)
     post_id = require_uuid(post_id, "post")
     key = idempotency_key(app)
+    one_request_name(key, body.comment_id, "comment_id")
     created = queries.create_comment(
         who,
         post_id,
@@ -90,7 +92,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
         str(body.parent_comment_id) if body.parent_comment_id else None,
         str(body.comment_id) if body.comment_id else None,
         key,
-        request_fingerprint(app),
+        request_fingerprint(app, body, post_id),
     )
     return json_response(created.json, 201 if created.new else 200, {"Location": f"/comments/{created.id}"})
 

@@ -39,6 +39,7 @@ from shared.http import (
     idempotency_key,
     json_response,
     make_handler,
+    one_request_name,
     request_fingerprint,
     require_admin,
     require_identity,
@@ -284,7 +285,9 @@ def viewer_key(post_id: str, source_ip: str | None) -> bytes:
 )
 def create_post(body: PostCreate):
     who = require_identity(app)
-    created = queries.create_post(who, body, idempotency_key(app), request_fingerprint(app))
+    key = idempotency_key(app)
+    one_request_name(key, body.post_id, "post_id")
+    created = queries.create_post(who, body, key, request_fingerprint(app, body))
     headers = {"Location": f"/posts/{created.post_id}"}
     if created.published_slug:
         # Its public address; non-ASCII slugs are percent-encoded (headers are ASCII).

@@ -393,6 +393,60 @@ def test_a_client_chosen_id_reused_with_another_body_is_422_on_posts_and_comment
     assert owner.run("SELECT content FROM comments WHERE comment_id = :c", c=comment_id) == [["最初のコメント"]]
 
 
+def test_an_idempotency_key_with_a_client_chosen_id_is_422_and_stores_nothing(local_api, owner, ids):
+    """Each names the request on its own; together, a later request under the key could not be
+    matched to what the first one made under the client's id (it made a second record)."""
+    before = row_counts(owner)
+    key = {"Idempotency-Key": f"both-{uuid.uuid4()}"}
+    body = {"post_id": str(uuid.uuid4()), "title": "両方", "content": "c"}
+    reply = local_api.request("POST", "/posts", token=ids["token"], body=body, headers=key)
+    assert _fields(_error(reply, 422, "validation_error")) == ["post_id"]
+    path = f"/posts/{ids['post_id']}/comments"
+    reply = local_api.request(
+        "POST", path, token=ids["token"], body={"comment_id": str(uuid.uuid4()), "content": "c"}, headers=key
+    )
+    assert _fields(_error(reply, 422, "validation_error")) == ["comment_id"]
+    assert row_counts(owner) == before
+
+
+def test_the_same_request_replays_however_its_ids_and_path_are_spelled(local_api, owner, ids):
+    # Given a comment created under a key, with the post's id in lower case
+    key = {"Idempotency-Key": f"case-{uuid.uuid4()}"}
+    path = f"/posts/{ids['post_id']}/comments"
+    first = local_api.request("POST", path, token=ids["token"], body={"content": "同じ"}, headers=key)
+    assert first.status == 201
+    # When it is retried with the id upper-cased and a trailing slash
+    again = local_api.request(
+        "POST",
+        path.upper().replace("/POSTS/", "/posts/").replace("/COMMENTS", "/comments/"),
+        token=ids["token"],
+        body={"content": "同じ"},
+        headers=key,
+    )
+    # Then it replays the first comment
+    assert again.status == 200 and again.body["comment_id"] == first.body["comment_id"], again.body
+    # And a post with a client-chosen id, retried with the id upper-cased, replays too
+    post_id = str(uuid.uuid4())
+    first = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"post_id": post_id, "title": "t", "content": "c"}
+    )
+    assert first.status == 201
+    again = local_api.request(
+        "POST", "/posts/", token=ids["token"], body={"content": "c", "title": "t", "post_id": post_id.upper()}
+    )
+    assert again.status == 200 and again.body["post_id"] == post_id, again.body
+
+
+def test_an_encoded_body_that_is_not_text_is_415_too(local_api: LocalApiClient, owner, ids):
+    import gzip
+
+    before = row_counts(owner)
+    raw = gzip.compress(json.dumps({"title": "z", "content": "z"}).encode())
+    reply = local_api.request("POST", "/posts", token=ids["token"], raw_body=raw, headers={"Content-Encoding": "gzip"})
+    assert _fields(_error(reply, 415, "unsupported_media_type")) == ["Content-Encoding"]
+    assert row_counts(owner) == before
+
+
 def test_a_field_named_twice_is_422_naming_it_on_every_route_with_a_body(local_api: LocalApiClient, owner, doc, ids):
     before = table_hashes(owner), row_counts(owner)
     for method, path in _body_operations(doc):
