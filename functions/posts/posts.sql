@@ -42,9 +42,9 @@ ORDER BY array_position(CAST(:slugs AS text[]), CAST(p.slug AS text)) LIMIT 1
 -- and the insert surfaces as posts_slug_key and is retried with a new suffix). A post_id that
 -- exists is not inserted again: the statement returns the existing post and its author instead.
 WITH author AS (
-    SELECT u.user_id, u.username, u.first_name, u.last_name, u.profile_image_url
+    SELECT u.user_id, u.username, u.first_name, u.last_name, u.profile_image_url, u.is_active IS NOT FALSE AS active
     FROM users u
-    WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
+    WHERE u.user_id = CAST(:user_id AS uuid)
 ), existing AS (
     SELECT p.* FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
 ), ins AS (
@@ -57,11 +57,12 @@ WITH author AS (
            CAST(:status AS text), CAST(:tags AS text[]), CAST(:metadata AS jsonb), CAST(:featured_image_url AS text),
            CASE WHEN CAST(:status AS text) = 'published' THEN now() END, CAST(:fingerprint AS text)
     FROM author a
-    WHERE NOT EXISTS (SELECT 1 FROM existing)
+    WHERE a.active AND NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (post_id) DO NOTHING
     RETURNING *
 )
 SELECT EXISTS (SELECT 1 FROM author) AS registered,
+       coalesce((SELECT a.active FROM author a), false) AS active,
        (SELECT {{post_json}} FROM ins p CROSS JOIN author u) AS created,
        (SELECT p.version FROM ins p) AS created_version,
        (SELECT p.slug FROM ins p WHERE p.status = 'published') AS created_published_slug,
@@ -163,10 +164,10 @@ WITH target AS (
     SELECT p.post_id, p.like_count FROM posts p
     WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
 ), liker AS (
-    SELECT u.user_id FROM users u WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
+    SELECT u.user_id, u.is_active IS NOT FALSE AS active FROM users u WHERE u.user_id = CAST(:user_id AS uuid)
 ), ins AS (
     INSERT INTO post_likes (post_id, user_id)
-    SELECT t.post_id, l.user_id FROM target t CROSS JOIN liker l
+    SELECT t.post_id, l.user_id FROM target t CROSS JOIN liker l WHERE l.active
     ON CONFLICT (post_id, user_id) DO NOTHING
     RETURNING post_id
 ), bump AS (
@@ -176,6 +177,7 @@ WITH target AS (
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found,
        EXISTS (SELECT 1 FROM liker) AS registered,
+       coalesce((SELECT l.active FROM liker l), false) AS active,
        coalesce((SELECT like_count FROM bump), (SELECT like_count FROM target)) AS like_count
 
 -- name: unlike_post

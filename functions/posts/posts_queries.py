@@ -591,6 +591,8 @@ def create_post(
     assert row is not None
     if not row["registered"]:
         raise NotRegistered()
+    if not row["active"]:
+        raise AccountInactive()
     if row["created"] is not None:
         return Created(True, post_id, row["created"], row["created_version"], row["created_published_slug"])
     owner = row["existing_author"]
@@ -690,6 +692,8 @@ def set_like(post_id: str, who: Identity, liked: bool) -> dict[str, Any]:
         raise NotFound("post not found")
     if liked and not row["registered"]:
         raise NotRegistered()
+    if liked and not row["active"]:
+        raise AccountInactive()
     return {"liked": liked, "like_count": int(row["like_count"])}
 
 
