@@ -232,8 +232,9 @@ def get_post_by_slug(slug: str):
     "/posts/<post_id>/views",
     summary="Count a view of a published post",
     description=(
-        "Counts once per viewer (source IP and user agent) and post per hour; a repeat answers the "
-        "current count unchanged. The route is also throttled at API Gateway (429)."
+        "Counts once per viewer (the client address API Gateway saw; an IPv6 one by its /64) and post "
+        "per hour; a repeat answers the current count unchanged. The route is also throttled at API "
+        "Gateway (429)."
     ),
     tags=TAGS,
     operation_id="countPostView",

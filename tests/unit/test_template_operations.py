@@ -690,20 +690,27 @@ STATEFUL = {
     "AWS::KMS::Key",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup",
     "AWS::SQS::Queue",
     "AWS::Backup::BackupVault",
 }
 
 
-def test_every_stateful_or_identity_resource_states_its_policies(resources: dict[str, Any]) -> None:
+def test_every_stateful_or_identity_resource_states_its_policies(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     for name, r in resources.items():
         if r["Type"] in STATEFUL:
             assert "DeletionPolicy" in r and "UpdateReplacePolicy" in r, name
-    for name in ("UserPool", "UserPoolClient"):
-        # Never conditional: a replaced pool gives every user a new `sub`, in every stage.
+    for name in ("UserPool", "UserPoolClient", "AdminGroup"):
+        # Never conditional: a replaced pool gives every user a new `sub`, in every stage; the
+        # group holds the administrators' memberships in the retained pool.
         assert resources[name]["DeletionPolicy"] == "Retain", name
         assert resources[name]["UpdateReplacePolicy"] == "Retain", name
     assert resources["Database"]["UpdateReplacePolicy"] == {"Fn::If": ["IsProd", "Snapshot", "Delete"]}
+    # The key that encrypts retained recovery points outlives the stack whenever there are any.
+    assert resources["KmsKey"]["DeletionPolicy"] == {"Fn::If": ["KeepKey", "Retain", "Delete"]}
+    assert {"Condition": "HasBackupPlan"} in template["Conditions"]["KeepKey"]["Fn::Or"]
 
 
 def test_validate_runs_cfn_lint_with_the_informational_rules() -> None:
