@@ -28,7 +28,7 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
-from shared.schemas import error_docs, json_doc
+from shared.schemas import error_docs, json_doc, reads_headers
 
 app = create_app()
 
@@ -69,14 +69,19 @@ def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor
     summary="Comment on a published post, or reply to a comment",
     description=(
         "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
-        "characters): a retry by the same author returns the existing comment with 200. The same Idempotency-Key "
-        "or `comment_id` with a different body answers 422 `idempotency_key_reused`."
+        "characters), not both: a retry by the same author returns the existing comment with 200. The same "
+        "Idempotency-Key or `comment_id` with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     operation_id="createComment",
+    openapi_extensions=reads_headers("Idempotency-Key"),
     responses={
-        201: json_doc(Comment, "Created; Location names the comment."),
-        200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
+        201: json_doc(Comment, "Created", headers=("Location",)),
+        200: json_doc(
+            Comment,
+            "The comment created earlier with the same comment_id or Idempotency-Key (a retry).",
+            headers=("Location",),
+        ),
         **error_docs(401, 403, 404, 409, 422),
     },
 )

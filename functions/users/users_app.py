@@ -50,8 +50,8 @@ TAGS = ["users"]
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
 
 
-def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
-    return {status: json_doc(model, description)}
+def _ok(model: type, description: str, status: int = 200, headers: tuple[str, ...] = ()) -> dict[int, Any]:
+    return {status: json_doc(model, description, headers)}
 
 
 @app.post(
@@ -65,8 +65,8 @@ def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
     tags=TAGS,
     operation_id="registerUser",
     responses={
-        **_ok(UserRecord, "the new user", 201),
-        **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200),
+        **_ok(UserRecord, "the new user", 201, ("Location",)),
+        **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200, ("Location",)),
         **error_docs(400, 401, 409, 422),
     },
 )

@@ -44,6 +44,7 @@ from .identity import UUID_RE, Identity, identity_from_event
 from .jsonio import _bad_text, check_values, json_loads, to_json
 from .observability import logger, metrics
 from .pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
+from .schemas import MAX_IDEMPOTENCY_KEY
 from .settings import get_settings
 
 JSON = content_types.APPLICATION_JSON
@@ -75,9 +76,6 @@ def require_admin(app: APIGatewayHttpResolver) -> Identity:
     if not who.is_admin:
         raise Forbidden("only administrators can do this")
     return who
-
-
-MAX_IDEMPOTENCY_KEY = 200
 
 
 def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
