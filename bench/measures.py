@@ -555,7 +555,7 @@ def at_size(owner: Any, data: Data, rounds: int, depth: int, limit: int = 20) ->
         f"GET /posts page {depth} (keyset)": lambda: call(h["posts"], ev["post_list"](limit, cursor)),
         f"OFFSET query page {depth}": lambda: conn.run(OFFSET_PAGE, limit=limit, offset=(depth - 1) * limit),
         "GET /posts/popular": lambda: call(h["posts"], ev["reads"]["GET /posts/popular"][1]),
-        "popular statement (0012)": lambda: conn.run(posts_queries.POPULAR_POSTS, days=30, limit=10),
+        "popular statement (0012)": lambda: conn.run(posts_queries.SQL.popular_posts, days=30, limit=10),
         "popular statement, full-window sort (before 0012)": lambda: conn.run(POPULAR_FULL_WINDOW, days=30, limit=10),
         "GET /admin/users/statistics": lambda: call(h["users"], ev["reads"]["GET /admin/users/statistics"][1]),
     }
@@ -588,7 +588,7 @@ def plans(owner: Any, data: Data, depth: int, limit: int = 20) -> dict[str, Any]
         f"GET /posts page {depth} (keyset)": (deep, {**nulls, "limit": limit, "c_1": c_1, "c_2": c_2}),
         f"OFFSET page {depth} (seed 000 style)": (OFFSET_PAGE, {"limit": limit, "offset": (depth - 1) * limit}),
         "exact COUNT(*) of published posts": (EXACT_COUNT, {}),
-        "GET /posts/popular": (posts_queries.POPULAR_POSTS, {"days": 30, "limit": 10}),
+        "GET /posts/popular": (posts_queries.SQL.popular_posts, {"days": 30, "limit": 10}),
         "GET /users/{user_id}": (users_queries.SQL.get_user_public, {"user_id": data.authors[0]}),
     }
     out: dict[str, Any] = {}

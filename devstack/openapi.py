@@ -92,7 +92,7 @@ def merge(
     *,
     title: str = "Blog API",
     version: str = "1.0.0",
-    servers: list[dict[str, str]] | None = None,
+    servers: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One document for the routes the template gives API Gateway."""
     doc: dict[str, Any] = {
@@ -127,6 +127,7 @@ def merge(
                 if (method, path) not in routed:
                     continue  # only what API Gateway routes to the function
                 found.add((method, path))
+                _request_headers(operation)
                 _plain_parameters(operation)
                 _layer_responses(operation)
                 _caching(operation, f"{method.upper()} {path}")
@@ -258,9 +259,21 @@ def _caching(operation: dict[str, Any], route_key: str) -> None:
     if ok is not None:
         ok["headers"] = {
             "ETag": {"description": "The answer's validator, for If-None-Match", "schema": {"type": "string"}},
+            **(ok.get("headers") or {}),
             "Cache-Control": {"description": rule.header(), "schema": {"type": "string"}},
         }
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _request_headers(operation: dict[str, Any]) -> None:
+    """The request headers a route reads (its `x-request-headers` extension, from
+    shared.schemas.reads_headers) as header parameters, described once in REQUEST_HEADERS."""
+    from shared.schemas import REQUEST_HEADERS
+
+    for name in operation.pop("x-request-headers", None) or []:
+        operation.setdefault("parameters", []).append(
+            {"name": name, "in": "header", "required": False, **REQUEST_HEADERS[name]}
+        )
 
 
 def _gateway_401(operation: dict[str, Any]) -> None:
@@ -297,8 +310,18 @@ def _drop_unreferenced(doc: dict[str, Any], names: tuple[str, ...]) -> None:
             del schemas[name]
 
 
+# Where the API is: the stack's ApiUrl output (or CdnUrl with the CDN), or the local API.
+SERVERS = [
+    {
+        "url": "{baseUrl}",
+        "description": "The API's base URL: the stack's ApiUrl (or CdnUrl) output, or make dev's address",
+        "variables": {"baseUrl": {"default": "http://127.0.0.1:3000"}},
+    }
+]
+
+
 def document(template: Template) -> dict[str, Any]:
-    return merge(template, function_part)
+    return merge(template, function_part, servers=SERVERS)
 
 
 def render(doc: dict[str, Any]) -> str:

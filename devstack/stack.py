@@ -234,13 +234,26 @@ class LocalStack:
         if errors:
             raise errors[0]
 
+    def _start_cluster(self) -> None:
+        """Start PostgreSQL; when another process took the chosen port between the check and the
+        start (two stacks starting at once), move to a free port, up to three times."""
+        for attempt in range(4):
+            try:
+                self.cluster.start()
+                return
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc) or attempt == 3:
+                    raise
+                taken, self.cluster.port = self.cluster.port, free_port()
+                self.log(f"port {taken} was taken while PostgreSQL started: it will listen on {self.cluster.port}")
+
     def _start_database(self, seed: bool | None) -> None:
         started = time.perf_counter()
         if not self.cluster.initialized:
             self.log(f"initializing a PostgreSQL cluster in {self.cluster.root} (once)")
             self.cluster.init()
         if running_port(self.cluster) is None:
-            self.cluster.start()
+            self._start_cluster()
             self.started_cluster = True
         elif self.adopt_running:
             self.log("postgres: adopting the cluster an earlier run left running (it stops with this one)")

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Values a prod deploy must not carry (template.yaml's Rules refuse them too, later, in CloudFormation).
 PROD_PLACEHOLDERS = {"CorsAllowedOrigins": ("https://example.com", "http://localhost:3000")}
-PROD_REQUIRED = ("AlarmEmail",)
+PROD_REQUIRED = ("AlarmEmail", "CognitoEmailSourceArn")
 
 
 class DeployError(ValueError):

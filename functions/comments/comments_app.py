@@ -17,25 +17,23 @@ from comments_models import Comment, CommentCreate, CommentPage, CommentUpdate, 
 
 from shared import snapstart
 from shared.http import (
+    CursorQuery,
     create_app,
     idempotency_key,
     json_response,
     make_handler,
+    one_request_name,
     request_fingerprint,
     require_admin,
     require_identity,
     require_uuid,
 )
-from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
-from shared.schemas import error_docs, json_doc
+from shared.schemas import error_docs, json_doc, reads_headers
 
 app = create_app()
 
 TAGS = ["comments"]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
-Cursor = Annotated[
-    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-]
 
 
 @app.get(
@@ -47,7 +45,7 @@ Cursor = Annotated[
     operation_id="listComments",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 404, 422)},
 )
-def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
+def list_comments(post_id: str, limit: Limit = 20, cursor: CursorQuery = None):
     post_id = require_uuid(post_id, "post")
     return json_response(queries.public_thread(post_id, limit, cursor))
 
@@ -60,7 +58,7 @@ def list_comments(post_id: str, limit: Limit = 20, cursor: Cursor = None):
     operation_id="listCommentsForModeration",
     responses={200: json_doc(CommentPage, "A page of the thread."), **error_docs(400, 401, 403, 404, 422)},
 )
-def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor = None):
+def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: CursorQuery = None):
     require_admin(app)
     post_id = require_uuid(post_id, "post")
     return json_response(queries.moderation_thread(post_id, limit, cursor))
@@ -71,14 +69,19 @@ def list_comments_for_moderation(post_id: str, limit: Limit = 20, cursor: Cursor
     summary="Comment on a published post, or reply to a comment",
     description=(
         "Idempotent with a client-chosen `comment_id` or an `Idempotency-Key` header (1-200 printable ASCII "
-        "characters): a retry by the same author returns the existing comment with 200. The same Idempotency-Key "
-        "or `comment_id` with a different body answers 422 `idempotency_key_reused`."
+        "characters), not both: a retry by the same author returns the existing comment with 200. The same "
+        "Idempotency-Key or `comment_id` with a different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     operation_id="createComment",
+    openapi_extensions=reads_headers("Idempotency-Key"),
     responses={
-        201: json_doc(Comment, "Created; Location names the comment."),
-        200: json_doc(Comment, "The comment created earlier with the same comment_id or Idempotency-Key (a retry)."),
+        201: json_doc(Comment, "Created", headers=("Location",)),
+        200: json_doc(
+            Comment,
+            "The comment created earlier with the same comment_id or Idempotency-Key (a retry).",
+            headers=("Location",),
+        ),
         **error_docs(401, 403, 404, 409, 422),
     },
 )
@@ -86,6 +89,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
     who = require_identity(app)
     post_id = require_uuid(post_id, "post")
     key = idempotency_key(app)
+    one_request_name(key, body.comment_id, "comment_id")
     created = queries.create_comment(
         who,
         post_id,
@@ -93,7 +97,7 @@ def create_comment(post_id: str, body: Annotated[CommentCreate, Body()]):
         str(body.parent_comment_id) if body.parent_comment_id else None,
         str(body.comment_id) if body.comment_id else None,
         key,
-        request_fingerprint(app),
+        request_fingerprint(app, body, post_id),
     )
     return json_response(created.json, 201 if created.new else 200, {"Location": f"/comments/{created.id}"})
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from shared import migrations
 from shared.db import Database
-from shared.errors import AppError
+from shared.errors import AppError, ServiceUnavailable, is_auth_failure
 from shared.observability import logger
-from shared.secrets import get_secret_json
-from shared.settings import get_settings
+from shared.secrets import Credentials, get_secret_json
+from shared.settings import DatabaseSettings, get_settings
 
 PHYSICAL_ID = "schema-migrations"
 SAFETY_MARGIN_MS = 10_000
@@ -71,18 +71,36 @@ def connect_with_retry(database: Database, deadline: float) -> Any:
             delay = min(delay * 2, 15.0)
 
 
-def rotation_in_flight(secret_id: str, current_password: str) -> bool:
-    """True while the secret has an AWSPENDING version with another password than AWSCURRENT:
-    between createSecret and finishSecret of a rotation. Once a rotation finishes, AWSPENDING
-    is on the AWSCURRENT version or on none (Secrets Manager User Guide, "Rotation by Lambda
-    function": staging labels)."""
+def pending_password(secret_id: str, current_password: str) -> str | None:
+    """AWSPENDING's password while it differs from AWSCURRENT's: from a rotation's createSecret
+    until its finishSecret, or left behind by a rotation that failed in between. Once a rotation
+    finishes, AWSPENDING is on the AWSCURRENT version or on none (Secrets Manager User Guide,
+    "Rotation by Lambda function": staging labels). None otherwise."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
         pending = get_secret_json(secret_id, max_age=0, force=True, version_stage="AWSPENDING")
     except (GetParameterError, AppError):
-        return False
-    return str(pending.get("password")) != current_password
+        return None
+    password = str(pending.get("password"))
+    return None if password == current_password else password
+
+
+def logs_in(db: DatabaseSettings, user: str, password: str) -> bool:
+    """Whether `user` can log in to `db` with `password` (a test login, closed at once).
+    False for an authentication failure; other failures raise ServiceUnavailable."""
+    probe = Database(
+        db, credentials=lambda _s, force=False: Credentials(user, password), pending_credentials=lambda _s: None
+    )
+    try:
+        probe.connection()
+        return True
+    except ServiceUnavailable as exc:
+        if isinstance(exc.__cause__, BaseException) and is_auth_failure(exc.__cause__):
+            return False
+        raise
+    finally:
+        probe.close()
 
 
 def run_migrations(deadline: float) -> dict[str, Any]:
@@ -94,12 +112,20 @@ def run_migrations(deadline: float) -> dict[str, Any]:
         applied = migrations.apply(conn, found, log=logger.info)
         for role, secret_id in settings.role_secrets.items():
             password = str(get_secret_json(secret_id, max_age=0, force=True)["password"])
-            if rotation_in_flight(secret_id, password):
-                # The rotation has set (or is about to set) AWSPENDING's password in the
-                # database; putting AWSCURRENT's back would lock the role out once
-                # finishSecret makes AWSPENDING current. The rotation owns the password now.
-                logger.info("a rotation is under way; the role's password is left to it", extra={"role": role})
-                continue
+            pending = pending_password(secret_id, password)
+            if pending is not None:
+                if logs_in(settings.db, role, pending):
+                    # A rotation is past setSecret: putting AWSCURRENT's password back would lock
+                    # the role out once finishSecret makes AWSPENDING current. It is the rotation's.
+                    logger.info("a rotation is under way; the role's password is left to it", extra={"role": role})
+                    continue
+                # Before setSecret, or a rotation that failed and left AWSPENDING behind (on a
+                # replaced or restored instance the role would otherwise keep no known password).
+                # AWSCURRENT's password is safe: setSecret logs in with it to set AWSPENDING's.
+                logger.warning(
+                    "AWSPENDING exists but the database does not hold its password; setting AWSCURRENT's",
+                    extra={"role": role},
+                )
             migrations.set_role_password(conn, role, password)
         version = found[-1].version if found else 0
         return {"Applied": len(applied), "Version": version}

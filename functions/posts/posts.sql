@@ -42,9 +42,9 @@ ORDER BY array_position(CAST(:slugs AS text[]), CAST(p.slug AS text)) LIMIT 1
 -- and the insert surfaces as posts_slug_key and is retried with a new suffix). A post_id that
 -- exists is not inserted again: the statement returns the existing post and its author instead.
 WITH author AS (
-    SELECT u.user_id, u.username, u.first_name, u.last_name, u.profile_image_url
+    SELECT u.user_id, u.username, u.first_name, u.last_name, u.profile_image_url, u.is_active IS NOT FALSE AS active
     FROM users u
-    WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
+    WHERE u.user_id = CAST(:user_id AS uuid)
 ), existing AS (
     SELECT p.* FROM posts p WHERE p.post_id = CAST(:post_id AS uuid)
 ), ins AS (
@@ -57,11 +57,12 @@ WITH author AS (
            CAST(:status AS text), CAST(:tags AS text[]), CAST(:metadata AS jsonb), CAST(:featured_image_url AS text),
            CASE WHEN CAST(:status AS text) = 'published' THEN now() END, CAST(:fingerprint AS text)
     FROM author a
-    WHERE NOT EXISTS (SELECT 1 FROM existing)
+    WHERE a.active AND NOT EXISTS (SELECT 1 FROM existing)
     ON CONFLICT (post_id) DO NOTHING
     RETURNING *
 )
 SELECT EXISTS (SELECT 1 FROM author) AS registered,
+       coalesce((SELECT a.active FROM author a), false) AS active,
        (SELECT {{post_json}} FROM ins p CROSS JOIN author u) AS created,
        (SELECT p.version FROM ins p) AS created_version,
        (SELECT p.slug FROM ins p WHERE p.status = 'published') AS created_published_slug,
@@ -163,10 +164,10 @@ WITH target AS (
     SELECT p.post_id, p.like_count FROM posts p
     WHERE p.post_id = CAST(:post_id AS uuid) AND p.status = 'published'
 ), liker AS (
-    SELECT u.user_id FROM users u WHERE u.user_id = CAST(:user_id AS uuid) AND u.is_active IS NOT FALSE
+    SELECT u.user_id, u.is_active IS NOT FALSE AS active FROM users u WHERE u.user_id = CAST(:user_id AS uuid)
 ), ins AS (
     INSERT INTO post_likes (post_id, user_id)
-    SELECT t.post_id, l.user_id FROM target t CROSS JOIN liker l
+    SELECT t.post_id, l.user_id FROM target t CROSS JOIN liker l WHERE l.active
     ON CONFLICT (post_id, user_id) DO NOTHING
     RETURNING post_id
 ), bump AS (
@@ -176,6 +177,7 @@ WITH target AS (
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found,
        EXISTS (SELECT 1 FROM liker) AS registered,
+       coalesce((SELECT l.active FROM liker l), false) AS active,
        coalesce((SELECT like_count FROM bump), (SELECT like_count FROM target)) AS like_count
 
 -- name: unlike_post
@@ -222,3 +224,77 @@ VALUES (CAST(:post_id AS uuid), CAST(:from_user_id AS uuid), CAST(:to_user_id AS
 -- Any post by id, whatever its status (after a write by its author or an admin).
 SELECT {{post_json}} AS body, p.version, p.user_id::text AS owner, p.idempotency_fingerprint AS fingerprint
 FROM posts p JOIN users u ON u.user_id = p.user_id WHERE p.post_id = CAST(:post_id AS uuid)
+
+-- name: popular_since
+-- The window's start: now minus :days days.
+(now() - make_interval(days => CAST(:days AS int)))
+
+-- name: popular_first_day
+-- The first complete UTC day inside the window (days are 24 hours of UTC).
+(date_trunc('day', {{popular_since}} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '24 hours')
+
+-- name: popular_boundary_day
+-- The partial UTC day the window starts in, as a date of the ranking.
+CAST(({{popular_first_day}} - interval '24 hours') AT TIME ZONE 'UTC' AS date)
+
+-- name: popular_today
+-- The start of today, UTC.
+(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
+
+-- name: popular_ranked_through
+-- How far the statistics function's refresh has ranked (sql/migrations/0012).
+coalesce((SELECT ranked_through FROM popular_ranking_state), '-infinity')
+
+-- name: popular_posts
+-- Top posts of the last :days days by score, without reading the whole window. The window splits
+-- into disjoint published_at ranges (sql/migrations/0012), each giving its top :limit:
+--   S1 [since, first_day)          the partial first UTC day D. If at least :limit of D's ranked
+--                                  posts (its top 50) fall inside, its top :limit is among them (any
+--                                  other post of D scored lower than all 50): read from the ranking.
+--                                  Otherwise live, through idx_posts_published_feed.
+--   S2 [first_day, ranked_through) complete days: popular_post_days, read best-first through
+--                                  idx_popular_post_days_rank (the table holds no later day)
+--   S3 [max(first_day, ranked_through), today)  days the ranking has not reached yet: live; empty
+--                                  unless the refresh is late (then skipped by a one-time filter)
+--   S4 [today, now]                today (UTC): live
+-- The bounds are expressions of now() and :days, so the planner sees the real ranges. Order and
+-- ties: (score DESC, post_id DESC) everywhere. Ranked rows carry their score as ranked (at most
+-- one refresh period old).
+WITH boundary AS (
+    SELECT count(*) >= CAST(:limit AS int) AS ranked
+    FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id
+    WHERE p.status = 'published' AND r.day = {{popular_boundary_day}} AND r.published_at >= {{popular_since}}
+), top AS (
+    (SELECT r.post_id, r.score FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id
+     WHERE p.status = 'published' AND (SELECT ranked FROM boundary)
+       AND r.day = {{popular_boundary_day}} AND r.published_at >= {{popular_since}}
+     ORDER BY r.score DESC, r.post_id DESC LIMIT CAST(:limit AS int))
+    UNION ALL
+    (SELECT p.post_id, {{score}} AS score FROM posts p
+     WHERE p.status = 'published' AND NOT (SELECT ranked FROM boundary)
+       AND p.published_at >= {{popular_since}} AND p.published_at < {{popular_first_day}}
+     ORDER BY score DESC, p.post_id DESC LIMIT CAST(:limit AS int))
+    UNION ALL
+    (SELECT r.post_id, r.score FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id
+     WHERE p.status = 'published' AND r.day >= CAST({{popular_first_day}} AT TIME ZONE 'UTC' AS date)
+     ORDER BY r.score DESC, r.post_id DESC LIMIT CAST(:limit AS int))
+    UNION ALL
+    (SELECT p.post_id, {{score}} AS score FROM posts p
+     WHERE p.status = 'published' AND {{popular_ranked_through}} < {{popular_today}}
+       AND p.published_at >= greatest({{popular_first_day}}, {{popular_ranked_through}})
+       AND p.published_at < {{popular_today}}
+     ORDER BY score DESC, p.post_id DESC LIMIT CAST(:limit AS int))
+    UNION ALL
+    (SELECT p.post_id, {{score}} AS score FROM posts p
+     WHERE p.status = 'published' AND p.published_at >= {{popular_today}}
+     ORDER BY score DESC, p.post_id DESC LIMIT CAST(:limit AS int))
+)
+SELECT json_build_object('items', coalesce(json_agg(json_build_object(
+           'post_id', p.post_id, 'title', p.title, 'slug', p.slug, 'excerpt', p.excerpt,
+           'featured_image_url', p.featured_image_url, 'tags', coalesce(p.tags, '{}'::text[]),
+           'view_count', p.view_count, 'like_count', p.like_count, 'comment_count', p.comment_count,
+           'score', t.score, 'published_at', p.published_at, 'author', {{author_json}}
+       ) ORDER BY t.score DESC, t.post_id DESC), '[]'::json)) AS body
+FROM (SELECT post_id, score FROM top ORDER BY score DESC, post_id DESC LIMIT CAST(:limit AS int)) t
+JOIN posts p ON p.post_id = t.post_id
+JOIN users u ON u.user_id = p.user_id

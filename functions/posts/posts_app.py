@@ -34,17 +34,18 @@ from posts_models import (
 from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
+    CursorQuery,
     create_app,
     idempotency_key,
     json_response,
     make_handler,
+    one_request_name,
     request_fingerprint,
     require_admin,
     require_identity,
     require_uuid,
 )
-from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
-from shared.schemas import IsoDateTime, error_docs, json_doc
+from shared.schemas import IsoDateTime, error_docs, json_doc, reads_headers
 from shared.text import fold
 
 app = create_app()
@@ -163,9 +164,7 @@ def list_posts(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[
-        str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-    ] = None,
+    cursor: CursorQuery = None,
 ):
     search = None
     if q is not None:
@@ -221,7 +220,7 @@ def popular_posts(
     ),
     tags=TAGS,
     operation_id="getPostBySlug",
-    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
+    responses={200: json_doc(Post, "The post", headers=("ETag", "Content-Location")), **_errors(404)},
 )
 def get_post_by_slug(slug: str):
     body, version, stored = queries.get_published_by_slug(slug)
@@ -233,8 +232,9 @@ def get_post_by_slug(slug: str):
     "/posts/<post_id>/views",
     summary="Count a view of a published post",
     description=(
-        "Counts once per viewer (source IP and user agent) and post per hour; a repeat answers the "
-        "current count unchanged. The route is also throttled at API Gateway (429)."
+        "Counts once per viewer (the client address API Gateway saw; an IPv6 one by its /64) and post "
+        "per hour; a repeat answers the current count unchanged. The route is also throttled at API "
+        "Gateway (429)."
     ),
     tags=TAGS,
     operation_id="countPostView",
@@ -272,21 +272,24 @@ def viewer_key(post_id: str, source_ip: str | None) -> bytes:
     "/posts",
     summary="Create a post",
     description=(
-        "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header: a retry by the same author "
-        "returns the existing post with 200. The same Idempotency-Key or `post_id` with a different body "
-        "answers 422 `idempotency_key_reused`."
+        "Idempotent with a client-chosen `post_id` or an `Idempotency-Key` header, not both: a retry by the "
+        "same author returns the existing post with 200. The same Idempotency-Key or `post_id` with a "
+        "different body answers 422 `idempotency_key_reused`."
     ),
     tags=TAGS,
     operation_id="createPost",
+    openapi_extensions=reads_headers("Idempotency-Key"),
     responses={
-        201: json_doc(Post, "Created (Location and ETag headers)"),
-        200: json_doc(Post, "Already created by an earlier attempt"),
+        201: json_doc(Post, "Created", headers=("Location", "ETag", "Link")),
+        200: json_doc(Post, "Already created by an earlier attempt", headers=("Location", "ETag", "Link")),
         **_errors(400, 401, 403, 409, 422),
     },
 )
 def create_post(body: PostCreate):
     who = require_identity(app)
-    created = queries.create_post(who, body, idempotency_key(app), request_fingerprint(app))
+    key = idempotency_key(app)
+    one_request_name(key, body.post_id, "post_id")
+    created = queries.create_post(who, body, key, request_fingerprint(app, body))
     headers = {"Location": f"/posts/{created.post_id}"}
     if created.published_slug:
         # Its public address; non-ASCII slugs are percent-encoded (headers are ASCII).
@@ -301,7 +304,7 @@ def create_post(body: PostCreate):
     "their author reads them at `/me/posts/{post_id}`, an administrator at `/admin/posts/{post_id}`.",
     tags=TAGS,
     operation_id="getPost",
-    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(404)},
+    responses={200: json_doc(Post, "The post", headers=("ETag",)), **_errors(404)},
 )
 def get_post(post_id: str):
     body, version = queries.get_published(require_uuid(post_id, "post"))
@@ -313,7 +316,7 @@ def get_post(post_id: str):
     summary="Get one of your own posts, whatever its status",
     tags=TAGS,
     operation_id="getMyPost",
-    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 404)},
+    responses={200: json_doc(Post, "The post", headers=("ETag",)), **_errors(401, 404)},
 )
 def get_my_post(post_id: str):
     who = require_identity(app)
@@ -326,7 +329,7 @@ def get_my_post(post_id: str):
     summary="Get any post, whatever its status (administrators)",
     tags=TAGS,
     operation_id="getPostForModeration",
-    responses={200: json_doc(Post, "The post (ETag header)"), **_errors(401, 403, 404)},
+    responses={200: json_doc(Post, "The post", headers=("ETag",)), **_errors(401, 403, 404)},
 )
 def get_post_for_moderation(post_id: str):
     admin = require_admin(app)
@@ -340,7 +343,11 @@ def get_post_for_moderation(post_id: str):
     description="Send `If-Match` with the ETag you read to refuse to overwrite a newer version (412).",
     tags=TAGS,
     operation_id="updatePost",
-    responses={200: json_doc(Post, "The edited post (new ETag)"), **_errors(400, 401, 403, 404, 409, 412, 422)},
+    openapi_extensions=reads_headers("If-Match"),
+    responses={
+        200: json_doc(Post, "The edited post (its new ETag)", headers=("ETag",)),
+        **_errors(400, 401, 403, 404, 409, 412, 422),
+    },
 )
 def update_post(post_id: str, body: PostPatch):
     who = require_identity(app)
@@ -358,6 +365,7 @@ def update_post(post_id: str, body: PostPatch):
     description="Sets the status to archived; nothing is destroyed. Repeating it is harmless.",
     tags=TAGS,
     operation_id="archivePost",
+    openapi_extensions=reads_headers("If-Match"),
     responses={204: {"description": "Archived"}, **_errors(401, 403, 404, 412)},
 )
 def archive_post(post_id: str):
@@ -409,10 +417,5 @@ handler = make_handler(app)
 snapstart.register(
     app,
     warm=("GET /posts/{post_id}",),
-    statements=(
-        (
-            queries.SQL.get_post,
-            {"post_id": snapstart.PLACEHOLDER_ID, "caller": snapstart.PLACEHOLDER_ID, "is_admin": False},
-        ),
-    ),
+    statements=queries.warm_up_reads(snapstart.PLACEHOLDER_ID),
 )

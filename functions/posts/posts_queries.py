@@ -470,96 +470,17 @@ def list_posts(
     return page_json(rows_json(items), next_cursor)
 
 
-# Top posts of the last `days` days by score, without reading the whole window. The window
-# splits into disjoint published_at ranges (sql/migrations/0012), each giving its top `limit`:
-#   S1 [since, first_day)                   the partial first UTC day D. If at least `limit` of D's
-#                                           ranked posts (its top 50) fall inside, its top `limit` is
-#                                           among them (any other post of D scored lower than all 50):
-#                                           read from the ranking. Otherwise live, idx_posts_published_feed.
-#   S2 [first_day, ranked_through)          complete days: popular_post_days, read best-first through
-#                                           idx_popular_post_days_rank (the table holds no later day)
-#   S3 [max(first_day, ranked_through), today)  days the ranking has not reached yet: live; empty
-#                                           unless the refresh is late (then skipped by a one-time filter)
-#   S4 [today, now]                         today (UTC): live
-# The bounds are expressions of now() and :days, so the planner sees the real ranges. Days are 24
-# hours of UTC. Order and ties: (score DESC, post_id DESC) everywhere. Ranked rows carry their
-# score as ranked (at most one refresh period old).
-_SINCE = "(now() - make_interval(days => CAST(:days AS int)))"
-_FIRST_DAY = "(date_trunc('day', " + _SINCE + " AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '24 hours')"
-_BOUNDARY_DAY = "CAST((" + _FIRST_DAY + " - interval '24 hours') AT TIME ZONE 'UTC' AS date)"
-_TODAY = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
-_RANKED = "coalesce((SELECT ranked_through FROM popular_ranking_state), '-infinity')"
-
-
-def _live(where: str) -> str:
-    return (
-        "(SELECT p.post_id, " + SCORE + " AS score FROM posts p WHERE p.status = 'published' AND " + where + " "
-        "ORDER BY score DESC, p.post_id DESC LIMIT CAST(:limit AS int))"
-    )
-
-
-def _ranked(where: str) -> str:
-    return (
-        "(SELECT r.post_id, r.score FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id "
-        "WHERE p.status = 'published' AND "
-        + where
-        + " ORDER BY r.score DESC, r.post_id DESC LIMIT CAST(:limit AS int))"
-    )
-
-
-POPULAR_POSTS = (
-    """
-WITH boundary AS (
-    SELECT count(*) >= CAST(:limit AS int) AS ranked
-    FROM popular_post_days r JOIN posts p ON p.post_id = r.post_id
-    WHERE p.status = 'published' AND r.day = """
-    + _BOUNDARY_DAY
-    + " AND r.published_at >= "
-    + _SINCE
-    + """
-), top AS (
-    """
-    + _ranked("(SELECT ranked FROM boundary) AND r.day = " + _BOUNDARY_DAY + " AND r.published_at >= " + _SINCE)
-    + "\n    UNION ALL "
-    + _live("NOT (SELECT ranked FROM boundary) AND p.published_at >= " + _SINCE + " AND p.published_at < " + _FIRST_DAY)
-    + "\n    UNION ALL "
-    + _ranked("r.day >= CAST(" + _FIRST_DAY + " AT TIME ZONE 'UTC' AS date)")
-    + "\n    UNION ALL "
-    + _live(
-        _RANKED
-        + " < "
-        + _TODAY
-        + " AND p.published_at >= greatest("
-        + _FIRST_DAY
-        + ", "
-        + _RANKED
-        + ") AND p.published_at < "
-        + _TODAY
-    )
-    + "\n    UNION ALL "
-    + _live("p.published_at >= " + _TODAY)
-    + """
-)
-SELECT json_build_object('items', coalesce(json_agg(json_build_object(
-           'post_id', p.post_id, 'title', p.title, 'slug', p.slug, 'excerpt', p.excerpt,
-           'featured_image_url', p.featured_image_url, 'tags', coalesce(p.tags, '{}'::text[]),
-           'view_count', p.view_count, 'like_count', p.like_count, 'comment_count', p.comment_count,
-           'score', t.score, 'published_at', p.published_at, 'author', """
-    + AUTHOR_JSON
-    + """
-       ) ORDER BY t.score DESC, t.post_id DESC), '[]'::json)) AS body
-FROM (SELECT post_id, score FROM top ORDER BY score DESC, post_id DESC LIMIT CAST(:limit AS int)) t
-JOIN posts p ON p.post_id = t.post_id
-JOIN users u ON u.user_id = p.user_id
-"""
-)
-
-
 def popular_posts(days: int, limit: int) -> str:
-    return str(get_database().value(POPULAR_POSTS, days=days, limit=limit))
+    return str(get_database().value(SQL.popular_posts, days=days, limit=limit))
 
 
 # -- reads -----------------------------------------------------------------------------
+def warm_up_reads(any_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The hot read's statement with parameters that match no row (`any_id`: a UUID), for a new
+    session to load its catalog caches and plan before the first request (shared.snapstart)."""
+    return ((SQL.get_post, {"post_id": any_id, "caller": any_id, "is_admin": False}),)
+
+
 def get_post(post_id: str, who: Identity) -> tuple[str, int]:
     row = get_database().one(SQL.get_post, post_id=post_id, caller=who.sub, is_admin=who.is_admin)
     if row is None:
@@ -670,6 +591,8 @@ def create_post(
     assert row is not None
     if not row["registered"]:
         raise NotRegistered()
+    if not row["active"]:
+        raise AccountInactive()
     if row["created"] is not None:
         return Created(True, post_id, row["created"], row["created_version"], row["created_published_slug"])
     owner = row["existing_author"]
@@ -769,6 +692,8 @@ def set_like(post_id: str, who: Identity, liked: bool) -> dict[str, Any]:
         raise NotFound("post not found")
     if liked and not row["registered"]:
         raise NotRegistered()
+    if liked and not row["active"]:
+        raise AccountInactive()
     return {"liked": liked, "like_count": int(row["like_count"])}
 
 

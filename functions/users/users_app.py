@@ -32,6 +32,7 @@ from users_models import (
 from shared import snapstart
 from shared.errors import Unprocessable
 from shared.http import (
+    CursorQuery,
     create_app,
     json_response,
     make_handler,
@@ -39,7 +40,6 @@ from shared.http import (
     require_identity,
     require_uuid,
 )
-from shared.pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
 from shared.schemas import error_docs, json_doc
 
 app = create_app()
@@ -48,13 +48,10 @@ app = create_app()
 # -- routes ---------------------------------------------------------------------------
 TAGS = ["users"]
 Limit = Annotated[int, Query(ge=1, le=100, description="page size, 1-100")]
-Cursor = Annotated[
-    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
-]
 
 
-def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
-    return {status: json_doc(model, description)}
+def _ok(model: type, description: str, status: int = 200, headers: tuple[str, ...] = ()) -> dict[int, Any]:
+    return {status: json_doc(model, description, headers)}
 
 
 @app.post(
@@ -68,8 +65,8 @@ def _ok(model: type, description: str, status: int = 200) -> dict[int, Any]:
     tags=TAGS,
     operation_id="registerUser",
     responses={
-        **_ok(UserRecord, "the new user", 201),
-        **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200),
+        **_ok(UserRecord, "the new user", 201, ("Location",)),
+        **_ok(UserRecord, "already registered by this same request (a retry after a lost reply)", 200, ("Location",)),
         **error_docs(400, 401, 409, 422),
     },
 )
@@ -102,7 +99,7 @@ def get_users(
     ] = None,
     verified: Annotated[bool | None, Query(description="true: verified users only; false: unverified only")] = None,
     limit: Limit = 20,
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
 ):
     try:
         search = search_query(q)
@@ -180,7 +177,7 @@ def patch_me(body: UserUpdate):
     operation_id="listMyPosts",
     responses={**_ok(AuthorPostList, "a page of posts"), **error_docs(400, 401, 404, 422)},
 )
-def get_my_posts(limit: Limit = 20, cursor: Cursor = None):
+def get_my_posts(limit: Limit = 20, cursor: CursorQuery = None):
     who = require_identity(app)
     return json_response(queries.user_posts(who.sub, limit, cursor, all_statuses=True))
 
@@ -247,7 +244,7 @@ def put_profile_route(user_id: str, body: ProfileIn):
     operation_id="listUserPosts",
     responses={**_ok(AuthorPostList, "a page of posts"), **error_docs(400, 404, 422)},
 )
-def get_user_posts(user_id: str, limit: Limit = 20, cursor: Cursor = None):
+def get_user_posts(user_id: str, limit: Limit = 20, cursor: CursorQuery = None):
     return json_response(queries.user_posts(require_uuid(user_id, "user"), limit, cursor, all_statuses=False))
 
 
@@ -256,5 +253,5 @@ handler = make_handler(app, extra=on_cognito_event)
 snapstart.register(
     app,
     warm=("GET /users/{user_id}",),
-    statements=((queries.SQL.get_user_public, {"user_id": snapstart.PLACEHOLDER_ID}),),
+    statements=queries.warm_up_reads(snapstart.PLACEHOLDER_ID),
 )

@@ -19,7 +19,16 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.schemas import DOCS_ONLY
 from shared.text import like_escape, search_form, visible
@@ -154,8 +163,22 @@ HttpUrl = Annotated[
 ]
 # JSON Schema has no range for dates: the pattern gives the document a safe subset (1900-2019),
 # the validator the rule (from OLDEST_BIRTH_YEAR to today).
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _date_as_written(value: Any) -> Any:
+    """A birth date arrives as JSON text `YYYY-MM-DD` (ISO 8601 calendar date) and nothing else:
+    pydantic would also read a number as Unix time and cut a datetime's time and offset off."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("a calendar date written YYYY-MM-DD (ISO 8601), e.g. 1990-04-01")
+    return value
+
+
 BirthDate = Annotated[
     date,
+    BeforeValidator(_date_as_written),
     AfterValidator(_birth_date),
     Field(
         json_schema_extra={"pattern": r"^(19\d\d|20[01]\d)-\d\d-\d\d$"},

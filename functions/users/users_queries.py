@@ -154,6 +154,12 @@ def list_users(verified: bool | None, search: UserSearch | None, limit: int, cur
     return _page_json(rows, limit, kind)
 
 
+def warm_up_reads(any_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The hot read's statement with a parameter that matches no row (`any_id`: a UUID), for a new
+    session to load its catalog caches and plan before the first request (shared.snapstart)."""
+    return ((SQL.get_user_public, {"user_id": any_id}),)
+
+
 def get_user(user_id: str, *, private: bool) -> str:
     """The user with profile and post statistics; private fields only when `private` (GET /me)."""
     query = SQL.get_user_private if private else SQL.get_user_public

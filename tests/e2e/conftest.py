@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,23 +35,3 @@ def e2e_local_dir() -> Iterator[Path]:
             cluster.bindir = find_bindir()
             cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
-
-
-class LogBuffer:
-    """A sink for the workers' output that tests can print when they fail."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self.lines.extend(text.splitlines())
-        return len(text)
-
-    def flush(self) -> None:
-        return None
-
-    def tail(self, n: int = 40) -> str:
-        with self._lock:
-            return "\n".join(self.lines[-n:])

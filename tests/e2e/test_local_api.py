@@ -36,15 +36,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devstack import jwt_local
 from devstack.postgres import free_port
 from tests.conftest import ROOT
+from tests.support.api import Reply
+from tests.support.http import http_request
 
 START_TIMEOUT = 120
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
 
 
 @dataclass
@@ -64,24 +59,7 @@ class DevServer:
         body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> Reply:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token is not None:
-            req.add_header("Authorization", f"Bearer {token}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                status, raw, hdrs = resp.status, resp.read(), dict(resp.headers.items())
-        except urllib.error.HTTPError as err:
-            status, raw, hdrs = err.code, err.read(), dict(err.headers.items())
-        hdrs = {k.lower(): v for k, v in hdrs.items()}
-        parsed: Any = raw.decode() if raw else None
-        if raw and hdrs.get("content-type", "").startswith("application/json"):
-            parsed = json.loads(raw)
-        return Reply(status, hdrs, parsed)
+        return http_request(self.url, method, path, token=token, body=body, headers=headers, timeout=30)
 
     def token(self, sub: str, **kwargs: Any) -> str:
         return jwt_local.mint(self.key, sub, **kwargs)

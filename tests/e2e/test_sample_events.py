@@ -34,7 +34,7 @@ from devstack.template import Template
 from devstack.template import load as load_template
 from devstack.workers import WorkerPool
 from tests.conftest import EVENTS, ROOT
-from tests.e2e.conftest import LogBuffer
+from tests.support.http import LogCapture
 
 STATUS = re.compile(r"_(\d{3})\.json$")
 
@@ -80,12 +80,12 @@ def stack(e2e_local_dir: Path) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def logs() -> LogBuffer:
-    return LogBuffer()
+def logs() -> LogCapture:
+    return LogCapture()
 
 
 @pytest.fixture(scope="module")
-def pool(template: Template, stack: LocalStack, logs: LogBuffer) -> Iterator[WorkerPool]:
+def pool(template: Template, stack: LocalStack, logs: LogCapture) -> Iterator[WorkerPool]:
     pool = WorkerPool(template, lambda t, fn: stack.function_environment(t, fn), sink=logs, reload=False)  # type: ignore[arg-type]
     try:
         yield pool
@@ -116,7 +116,7 @@ def test_sample_ends_as_its_name_says(
     stack: LocalStack,
     pool: WorkerPool,
     catcher: ResponseCatcher,
-    logs: LogBuffer,
+    logs: LogCapture,
     seeded_for: dict[str, Any],
 ) -> None:
     # Given a freshly seeded database for each directory of samples

@@ -194,10 +194,11 @@ def test_a_real_admin_url_is_not_needed(fresh):
     conn.close()
 
 
-def test_a_deploy_during_a_rotation_leaves_the_password_to_the_rotation(fresh, catcher, aws):
-    """A stack update can run the migrations between a rotation's setSecret and finishSecret.
-    Setting the role's password from AWSCURRENT then would put the old one back, and the role
-    would be locked out once finishSecret makes the new one current."""
+@pytest.fixture()
+def app_rotation(fresh, catcher, aws):
+    """After a first deploy: (owner connection, a Rotation of blog_app's secret, its password
+    before). Afterwards the password the session's other databases expect is put back (roles are
+    cluster-wide) and any AWSPENDING version left is removed."""
     from tests.support.auth import password_is_checked
     from tests.support.rotation import Rotation
 
@@ -208,25 +209,60 @@ def test_a_deploy_during_a_rotation_leaves_the_password_to_the_rotation(fresh, c
     assert invoke("migrate/create.json", catcher)["Status"] == "SUCCESS"
     owner = fresh.connect(provision.OWNER)
     before = fresh.passwords[provision.APP]
-    rotation = Rotation(aws["client"], f"{fresh.name}/{provision.APP}", provision.APP, fresh.passwords)
+    secret_id = f"{fresh.name}/{provision.APP}"
+    rotation = Rotation(aws["client"], secret_id, provision.APP, fresh.passwords)
     try:
-        # Given a rotation between setSecret and finishSecret
-        rotation.create_secret()
-        rotation.set_secret(owner)
-        # When a deploy runs the migrations
-        assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
-        # Then, once the rotation finishes, the role logs in with the new current password
-        rotation.finish_secret()
-        assert rotation.current_password() == fresh.passwords[provision.APP]
-        conn = fresh.connect(provision.APP)
-        assert conn.run("SELECT current_user") == [[provision.APP]]
-        conn.close()
-        # And a deploy with no rotation under way still sets the password from AWSCURRENT
-        assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
-        conn = fresh.connect(provision.APP)
-        conn.close()
+        yield owner, rotation, before
     finally:
-        # Roles are cluster-wide: put back the password the session's other databases expect
         set_role_password(owner, provision.APP, before)
         fresh.passwords[provision.APP] = before
+        versions = aws["client"].list_secret_version_ids(SecretId=secret_id)["Versions"]
+        for version in versions:
+            if "AWSPENDING" in version.get("VersionStages", []):
+                aws["client"].update_secret_version_stage(
+                    SecretId=secret_id, VersionStage="AWSPENDING", RemoveFromVersionId=version["VersionId"]
+                )
         owner.close()
+
+
+def _logs_in_as_app(fresh) -> None:
+    conn = fresh.connect(provision.APP)
+    assert conn.run("SELECT current_user") == [[provision.APP]]
+    conn.close()
+
+
+def test_a_deploy_during_a_rotation_leaves_the_password_to_the_rotation(fresh, catcher, app_rotation):
+    """A stack update can run the migrations between a rotation's setSecret and finishSecret.
+    Setting the role's password from AWSCURRENT then would put the old one back, and the role
+    would be locked out once finishSecret makes the new one current."""
+    owner, rotation, _ = app_rotation
+    # Given a rotation between setSecret and finishSecret
+    rotation.create_secret()
+    rotation.set_secret(owner)
+    # When a deploy runs the migrations
+    assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+    # Then, once the rotation finishes, the role logs in with the new current password
+    rotation.finish_secret()
+    assert rotation.current_password() == fresh.passwords[provision.APP]
+    _logs_in_as_app(fresh)
+    # And a deploy with no rotation under way still sets the password from AWSCURRENT
+    assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+    _logs_in_as_app(fresh)
+
+
+def test_a_rotation_that_failed_before_set_secret_never_keeps_the_role_locked_out(fresh, catcher, app_rotation):
+    """A rotation that failed after createSecret leaves an AWSPENDING version behind. On an
+    instance whose role holds neither password (replaced, restored), the deploy must set
+    AWSCURRENT's password, not leave the role to a rotation that will never finish."""
+    from shared.migrations import set_role_password
+
+    owner, rotation, before = app_rotation
+    # Given a rotation that stopped after createSecret (AWSPENDING left behind)
+    rotation.create_secret()
+    # and a role whose password is neither AWSCURRENT's nor AWSPENDING's
+    set_role_password(owner, provision.APP, "not-a-password-any-secret-holds")
+    # When a deploy runs the migrations
+    assert invoke("migrate/update.json", catcher)["Status"] == "SUCCESS"
+    # Then the role logs in with AWSCURRENT's password
+    assert rotation.current_password() == before
+    _logs_in_as_app(fresh)

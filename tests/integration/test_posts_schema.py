@@ -178,10 +178,10 @@ def test_plans_on_100k_generated_posts(db, owner_conn):
     c.run("SELECT refresh_popular_post_days()")
     c.run("ANALYZE popular_post_days")
     for days in (1, 30, 365):
-        window = plan(c, q.POPULAR_POSTS, days=days, limit=10)
+        window = plan(c, q.SQL.popular_posts, days=days, limit=10)
         assert "Index Scan using idx_posts_published_feed" in window
         assert "Seq Scan on posts" not in window
-    assert "idx_popular_post_days_rank" in plan(c, q.POPULAR_POSTS, days=365, limit=10)
+    assert "idx_popular_post_days_rank" in plan(c, q.SQL.popular_posts, days=365, limit=10)
 
     # Single rows come from unique indexes
     assert "Index Scan using posts_pkey" in plan(c, q.SQL.get_post, post_id=pid, caller=author, is_admin=False)

@@ -245,6 +245,24 @@ def test_delete_with_stale_if_match_is_412(people, owner_conn, post):
     assert delete(post, people.author_claims, if_match='"2"').status == 204
 
 
+def test_a_deactivated_account_creates_and_likes_nothing_and_is_told_why(people, owner_conn, post):
+    """Registered but deactivated is `account_inactive`, as for comments; `not_registered` is for
+    an account that does not exist (it told a deactivated user to register)."""
+    # Given a published post and the author's account deactivated
+    owner_conn.run("UPDATE posts SET status = 'published', published_at = now() WHERE post_id = :p", p=post)
+    owner_conn.run("UPDATE users SET is_active = false WHERE user_id = :u", u=people.author)
+    counts = owner_conn.run("SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM post_likes)")
+    # When the account creates a post and likes one
+    created = call(handler, prepare(load_event("posts/create.json"), claims=people.author_claims))
+    liked = call(
+        handler, prepare(load_event("posts/like.json"), path_params={"post_id": post}, claims=people.author_claims)
+    )
+    # Then both are refused as an inactive account, and nothing is stored
+    assert (created.status, created.error_code) == (403, "account_inactive"), created.body
+    assert (liked.status, liked.error_code) == (403, "account_inactive"), liked.body
+    assert owner_conn.run("SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM post_likes)") == counts
+
+
 def test_a_deactivated_author_edits_and_publishes_nothing(people, owner_conn, post):
     """A deactivated (banned) account creates nothing; it cannot publish or rewrite what it
     wrote either. An administrator still can."""

@@ -19,8 +19,6 @@ import logging
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -34,31 +32,8 @@ from devstack.postgres import free_port
 from devstack.template import Function, Template, placeholder_text
 from devstack.template import load as load_template
 from tests.conftest import APP_SECRET, OWNER_SECRET, READONLY_SECRET, ROOT, layer_env
-
-
-class LogCapture:
-    """A sink for everything the functions print (worker output and in-process handlers)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self.lines.extend(text.splitlines())
-        return len(text)
-
-    def flush(self) -> None:
-        return None
-
-    def text(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def tail(self, n: int = 40) -> str:
-        with self._lock:
-            return "\n".join(self.lines[-n:])
-
+from tests.support.api import Reply
+from tests.support.http import LogCapture, http_request
 
 LOGS = LogCapture()
 # (method, path) of every response that carried a password_hash (asserted empty by the suite).
@@ -66,20 +41,6 @@ PASSWORD_HASH_LEAKS: list[tuple[str, str]] = []
 # Every secret value the suite handed out (passwords, tokens, secret strings), searched for in LOGS.
 SECRETS_SEEN: set[str] = set()
 TALLY: Counter[str] = Counter()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: bytes = b""
-
-    @property
-    def error_code(self) -> str | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"].get("code")
-        return None
 
 
 @dataclass
@@ -107,34 +68,15 @@ class LocalApiClient:
         headers: dict[str, str] | None = None,
         raw_body: bytes | None = None,
     ) -> Reply:
-        data = raw_body
-        if data is None and body is not None:
-            data = json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token is not None:
-            req.add_header("Authorization", f"Bearer {token}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                status, raw, hdrs = resp.status, resp.read(), dict(resp.headers.items())
-        except urllib.error.HTTPError as err:
-            status, raw, hdrs = err.code, err.read(), dict(err.headers.items())
+        reply = http_request(
+            self.url, method, path, token=token, body=body, raw_body=raw_body, headers=headers, timeout=60
+        )
         self.requests += 1
-        self.statuses[status] += 1
+        self.statuses[reply.status] += 1
         TALLY["http requests"] += 1
-        hdrs = {k.lower(): v for k, v in hdrs.items()}
-        parsed: Any = raw.decode("utf-8", "replace") if raw else None
-        if raw and hdrs.get("content-type", "").startswith("application/json"):
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                pass
-        if b"password_hash" in raw and _has_key(parsed, "password_hash"):
+        if b"password_hash" in reply.raw and _has_key(reply.body, "password_hash"):
             PASSWORD_HASH_LEAKS.append((method, path))
-        return Reply(status, hdrs, parsed, raw)
+        return reply
 
     def register(self, *, groups: list[str] | None = None, prefix: str = "u") -> tuple[str, str]:
         """A new signed-in user: (sub, token), registered through POST /users."""

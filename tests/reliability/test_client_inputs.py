@@ -7,8 +7,9 @@ refuse: each kind answered with a 4xx naming what is wrong, on every route, neve
    and path parameters: 422 naming the field (`metadata.k`).
 3. Datetimes outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z once in UTC: 422
    naming the parameter (a cursor carrying one: 400 invalid_cursor).
-4. Numbers: NaN, Infinity, beyond the double range or underflowing to 0 (1e-400): 422 naming the
-   field; huge integers are stored exactly in jsonb; numeric parameters out of range are 422.
+4. Numbers: NaN, Infinity, beyond the double range, underflowing to 0 (1e-400) or with more digits
+   than a double holds (12345678901234567890.5): 422 naming the field; huge integers are stored
+   exactly in jsonb; numeric parameters out of range are 422.
 5. Idempotency-Key reused with a different body: 422 `idempotency_key_reused`, nothing stored;
    the same body (any key order or spacing) replays.
 6. Trailing-slash paths are served as their route; methods no HTTP API route can have answer
@@ -246,6 +247,10 @@ def test_a_cursor_carrying_an_overflowing_datetime_is_invalid_not_a_500(local_ap
         (b'{"title":"n","content":"n","metadata":{"x":1e400}}', "metadata.x", "finite"),
         (b'{"title":"n","content":"n","metadata":{"x":1e-400}}', "metadata.x", "underflows"),
         (b'{"title":"n","content":"n","metadata":{"x":-0.000e-9999}}', None, None),  # a zero is a zero
+        # more digits than a double holds: stored as another number, so refused
+        (b'{"title":"n","content":"n","metadata":{"x":12345678901234567890.5}}', "metadata.x", "would be stored as"),
+        (b'{"title":"n","content":"n","metadata":{"x":{"y":[1.00000000000000000001]}}}', "metadata.x.y.0", "stored as"),
+        (b'{"title":"n","content":"n","metadata":{"x":3e-324}}', "metadata.x", "would be stored as 5e-324"),
     ],
 )
 def test_numbers_json_allows_and_doubles_cannot_hold(local_api: LocalApiClient, owner, ids, raw, field, says):
@@ -257,6 +262,17 @@ def test_numbers_json_allows_and_doubles_cannot_hold(local_api: LocalApiClient, 
     details = _error(reply, 422, "validation_error")
     assert _fields(details) == [field] and says in details[0]["message"], details
     assert row_counts(owner) == before
+
+
+def test_numbers_a_double_holds_are_stored_as_their_value(local_api: LocalApiClient, owner, ids):
+    # Given numbers written in ways that name the same double (1E2 is 100, 1.50 is 1.5)
+    raw = b'{"title":"D","content":"d","metadata":{"a":0.1,"b":1E2,"c":1.50,"d":2.5e-10,"e":5e-324}}'
+    # When they are sent in free JSON
+    reply = local_api.request("POST", "/posts", token=ids["token"], raw_body=raw)
+    # Then they are accepted and stored as those values
+    assert reply.status == 201, reply.body
+    stored = owner.run("SELECT metadata::text FROM posts WHERE post_id = :p", p=reply.body["post_id"])[0][0]
+    assert json.loads(stored) == {"a": 0.1, "b": 100, "c": 1.5, "d": 2.5e-10, "e": 5e-324}
 
 
 def test_huge_integers_and_negative_zero_are_stored_exactly(local_api: LocalApiClient, owner, ids):
@@ -375,6 +391,60 @@ def test_a_client_chosen_id_reused_with_another_body_is_422_on_posts_and_comment
     other = local_api.request("POST", path, token=ids["token"], body={"comment_id": comment_id, "content": "別の内容"})
     assert _fields(_error(other, 422, "idempotency_key_reused")) == ["comment_id"]
     assert owner.run("SELECT content FROM comments WHERE comment_id = :c", c=comment_id) == [["最初のコメント"]]
+
+
+def test_an_idempotency_key_with_a_client_chosen_id_is_422_and_stores_nothing(local_api, owner, ids):
+    """Each names the request on its own; together, a later request under the key could not be
+    matched to what the first one made under the client's id (it made a second record)."""
+    before = row_counts(owner)
+    key = {"Idempotency-Key": f"both-{uuid.uuid4()}"}
+    body = {"post_id": str(uuid.uuid4()), "title": "両方", "content": "c"}
+    reply = local_api.request("POST", "/posts", token=ids["token"], body=body, headers=key)
+    assert _fields(_error(reply, 422, "validation_error")) == ["post_id"]
+    path = f"/posts/{ids['post_id']}/comments"
+    reply = local_api.request(
+        "POST", path, token=ids["token"], body={"comment_id": str(uuid.uuid4()), "content": "c"}, headers=key
+    )
+    assert _fields(_error(reply, 422, "validation_error")) == ["comment_id"]
+    assert row_counts(owner) == before
+
+
+def test_the_same_request_replays_however_its_ids_and_path_are_spelled(local_api, owner, ids):
+    # Given a comment created under a key, with the post's id in lower case
+    key = {"Idempotency-Key": f"case-{uuid.uuid4()}"}
+    path = f"/posts/{ids['post_id']}/comments"
+    first = local_api.request("POST", path, token=ids["token"], body={"content": "同じ"}, headers=key)
+    assert first.status == 201
+    # When it is retried with the id upper-cased and a trailing slash
+    again = local_api.request(
+        "POST",
+        path.upper().replace("/POSTS/", "/posts/").replace("/COMMENTS", "/comments/"),
+        token=ids["token"],
+        body={"content": "同じ"},
+        headers=key,
+    )
+    # Then it replays the first comment
+    assert again.status == 200 and again.body["comment_id"] == first.body["comment_id"], again.body
+    # And a post with a client-chosen id, retried with the id upper-cased, replays too
+    post_id = str(uuid.uuid4())
+    first = local_api.request(
+        "POST", "/posts", token=ids["token"], body={"post_id": post_id, "title": "t", "content": "c"}
+    )
+    assert first.status == 201
+    again = local_api.request(
+        "POST", "/posts/", token=ids["token"], body={"content": "c", "title": "t", "post_id": post_id.upper()}
+    )
+    assert again.status == 200 and again.body["post_id"] == post_id, again.body
+
+
+def test_an_encoded_body_that_is_not_text_is_415_too(local_api: LocalApiClient, owner, ids):
+    import gzip
+
+    before = row_counts(owner)
+    raw = gzip.compress(json.dumps({"title": "z", "content": "z"}).encode())
+    reply = local_api.request("POST", "/posts", token=ids["token"], raw_body=raw, headers={"Content-Encoding": "gzip"})
+    assert _fields(_error(reply, 415, "unsupported_media_type")) == ["Content-Encoding"]
+    assert row_counts(owner) == before
 
 
 def test_a_field_named_twice_is_422_naming_it_on_every_route_with_a_body(local_api: LocalApiClient, owner, doc, ids):

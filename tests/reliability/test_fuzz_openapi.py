@@ -94,6 +94,14 @@ def _beyond_the_schema(case: Any, response: Any) -> str | None:
         return "sort=relevance without q (it ranks a search)"
     if response.status_code == 422 and body.get("email") is not None and _details(response) == {"email"}:
         return "a body email other than the token's verified one (it must repeat the claim)"
+    headers = {k.lower(): v for k, v in (case.headers or {}).items()}
+    if response.status_code == 412 and "if-match" in headers:
+        return "an If-Match naming no current version (only an ETag the API returned is current)"
+    if response.status_code == 422 and "idempotency-key" in headers:
+        if _error(response).get("code") == "idempotency_key_reused":
+            return "an Idempotency-Key used before with another request"
+        if _details(response) & {"post_id", "comment_id"} and (body.get("post_id") or body.get("comment_id")):
+            return "an Idempotency-Key together with a client-chosen id (one names the request)"
     return None
 
 

@@ -42,9 +42,9 @@ from scripts.sam_local import engine, image
 from scripts.sam_local.invoke import BUILD, SAM, SamOutcome, sam_invoke
 from scripts.sam_local.stack import ContainerView, GatewayCatcher, container_view
 from tests.conftest import ROOT
-from tests.e2e.conftest import LogBuffer
 from tests.e2e.test_sample_events import SAMPLES, STATUS
 from tests.samlocal.conftest import record
+from tests.support.http import LogCapture
 
 ARCH = os.environ.get("SAM_LOCAL_ARCH") or "arm64"
 WHICH = os.environ.get("SAM_LOCAL_EVENTS") or "routes"
@@ -191,7 +191,7 @@ def env_vars(view: ContainerView, template: Template, local_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pool(template: Template, stacks: tuple[LocalStack, LocalStack]) -> Iterator[WorkerPool]:
-    logs = LogBuffer()
+    logs = LogCapture()
     pool = WorkerPool(template, lambda t, fn: stacks[0].function_environment(t, fn), sink=logs, reload=False)  # type: ignore[arg-type]
     try:
         yield pool

@@ -13,10 +13,13 @@ from tests.conftest import LambdaContext
 
 @dataclass
 class Reply:
+    """An answer: status, lower-cased headers, the body parsed when JSON, and `raw` (the Lambda
+    result dict for a handler called in-process, the bytes received over HTTP)."""
+
     status: int
     headers: dict[str, str]
     body: Any
-    raw: dict[str, Any]
+    raw: Any = None
 
     @property
     def error_code(self) -> str | None:

@@ -136,3 +136,50 @@ def test_a_schema_name_used_twice_for_different_shapes_is_refused(template: Temp
     two = Template(template.path, template.root, template.resolver, {fn.name: fn, other.name: other}, routes, {}, None)
     with pytest.raises(openapi.OpenApiError, match="Page"):
         openapi.merge(two, lambda _fn: next(calls))
+
+
+# The layer's and the functions' readers of request headers, by the header they read.
+HEADER_READERS = {"idempotency_key": "Idempotency-Key", "_if_match": "If-Match"}
+
+
+def _headers_each_route_reads() -> dict[tuple[str, str], set[str]]:
+    """(method, path) -> the request headers its handler reads through HEADER_READERS, from the
+    functions' source (`@app.post("/posts/<post_id>/comments")` is `("POST", "/posts/{post_id}/comments")`)."""
+    import ast
+
+    found: dict[tuple[str, str], set[str]] = {}
+    for source in sorted((ROOT / "functions").glob("*/*_app.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if (
+                    isinstance(deco, ast.Call)
+                    and isinstance(deco.func, ast.Attribute)
+                    and isinstance(deco.func.value, ast.Name)
+                    and deco.func.value.id == "app"
+                    and deco.args
+                    and isinstance(deco.args[0], ast.Constant)
+                ):
+                    path = re.sub(r"<(\w+)>", r"{\1}", deco.args[0].value)
+                    calls = {
+                        c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                    }
+                    found[(deco.func.attr.upper(), path)] = {HEADER_READERS[c] for c in calls & set(HEADER_READERS)}
+    return found
+
+
+def test_every_request_header_a_route_reads_is_documented_and_nothing_else(committed: dict[str, Any]) -> None:
+    read = _headers_each_route_reads()
+    assert read[("POST", "/posts")] == {"Idempotency-Key"}  # the scan itself finds what it must
+    for (method, path), operation in operations(committed).items():
+        documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"} - {"If-None-Match"}
+        assert documented == read.get((method, path), set()), (method, path)
+
+
+def test_no_function_reads_a_header_except_through_a_documented_reader() -> None:
+    # A new `headers.get("x-...")` in a function is a header the document would not know of.
+    for source in sorted((ROOT / "functions").glob("*/*_app.py")):
+        text = source.read_text()
+        for name in re.findall(r"headers\.get\(\s*[\"']([^\"']+)[\"']", text):
+            assert name == "if-match", f"{source.name} reads the {name} header directly"

@@ -123,6 +123,9 @@ def env_overrides(env: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------- 1. environments
+SES_IDENTITY = "arn:aws:ses:us-east-1:123456789012:identity/blog.example.org"
+
+
 def named_environments() -> set[str]:
     """Every environment the Makefile, the README and the docs tell someone to deploy."""
     names = set()
@@ -158,12 +161,19 @@ def test_every_environment_renders_a_complete_sam_deploy(env: str, template: dic
         with pytest.raises(deploy.DeployError):
             deploy.render(env, "sam", "0" * 64)
         assert failed_rules(template, parameter_values(template, overrides))
-        overrides |= {"AlarmEmail": "oncall@blog.example.org", "CorsAllowedOrigins": "https://blog.example.org"}
+        overrides |= {
+            "AlarmEmail": "oncall@blog.example.org",
+            "CorsAllowedOrigins": "https://blog.example.org",
+            "CognitoEmailSourceArn": SES_IDENTITY,
+        }
         config = ROOT / "samconfig.toml"
         text = config.read_text().replace(
             '"CorsAllowedOrigins=https://example.com"', '"CorsAllowedOrigins=https://blog.example.org"'
         )
-        text = text.replace('"Stage=prod",', '"Stage=prod",\n  "AlarmEmail=oncall@blog.example.org",')
+        text = text.replace(
+            '"Stage=prod",',
+            f'"Stage=prod",\n  "AlarmEmail=oncall@blog.example.org",\n  "CognitoEmailSourceArn={SES_IDENTITY}",',
+        )
         real = config.parent / ".pytest-samconfig-prod.toml"
         real.write_text(text)
         try:
@@ -262,6 +272,13 @@ BOUNDARIES: list[tuple[str, list[str], list[str]]] = [
     ("LogRetentionDays", ["1", "30", "365"], ["2", "0", "10000"]),
     ("ApiReservedConcurrency", ["1", "224"], ["0", "225"]),
     ("ConnectionsAlarmPercent", ["1", "99"], ["0", "100"]),
+    (
+        "CognitoEmailSourceArn",
+        ["", "arn:aws:ses:us-east-1:123456789012:identity/blog.example.org", SES_IDENTITY + "x"],
+        ["no-reply@blog.example.org", "arn:aws:ses:us-east-1:123:identity/x", "arn:aws:sns:us-east-1:123456789012:t"],
+    ),
+    # CloudWatch PutMetricData: namespaces starting with "AWS/" are reserved for AWS services.
+    ("MetricsNamespace", ["Blog", "Blog/Prod", "AWSome"], ["AWS/Lambda", "AWS/", "1Blog", ""]),
 ]
 
 
@@ -303,8 +320,17 @@ def test_proxy_pool_never_has_more_idle_than_maximum_connections(
             },
             True,
         ),
-        (
+        (  # Cognito's own sender in prod
             {"Stage": "prod", "AlarmEmail": "o@blog.example.org", "CorsAllowedOrigins": "https://blog.example.org"},
+            True,
+        ),
+        (
+            {
+                "Stage": "prod",
+                "AlarmEmail": "o@blog.example.org",
+                "CorsAllowedOrigins": "https://blog.example.org",
+                "CognitoEmailSourceArn": SES_IDENTITY,
+            },
             False,
         ),
         ({"BackupCopyVaultArn": "arn:aws:backup:us-west-2:123456789012:backup-vault:copy"}, True),
@@ -493,6 +519,68 @@ def test_connection_alarms_are_reachable_and_derived_from_the_parameters(
     assert evaluate(expression, {metric["Id"]: 1}) < threshold or ceiling <= 1
 
 
+# Metrics whose reachable range is set by a parameter: an alarm on one must scale with it (metric
+# math naming the parameter), never a constant that is unreachable or always crossed for some values.
+PARAMETER_SCALED = {
+    "DatabaseConnections": "ApiReservedConcurrency",
+    "ClientConnections": "ApiReservedConcurrency",
+    "DatabaseConnectionsBorrowLatency": "ProxyConnectionBorrowTimeout",
+    "FreeStorageSpace": "DbAllocatedStorage",
+}
+
+
+def math_alarm(props: dict[str, Any], values: dict[str, Any]) -> tuple[str, str, str]:
+    """(metric name, metric id, the expression with the parameters' values substituted)."""
+    (raw,) = [m for m in props["Metrics"] if m.get("ReturnData")]
+    (metric,) = [m for m in props["Metrics"] if "MetricStat" in m]
+    expression = re.sub(r"\$\{(\w+)\}", lambda m: str(values[m.group(1)]), raw["Expression"]["Fn::Sub"])
+    return metric["MetricStat"]["Metric"]["MetricName"], metric["Id"], expression
+
+
+def test_alarms_on_parameter_scaled_metrics_scale_with_the_parameter(template: dict[str, Any]) -> None:
+    found = set()
+    for name, alarm in of_type(template["Resources"], "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        metrics = [props.get("MetricName")] + [
+            m["MetricStat"]["Metric"]["MetricName"] for m in props.get("Metrics", []) if "MetricStat" in m
+        ]
+        for metric in set(metrics) & set(PARAMETER_SCALED):
+            parameter = PARAMETER_SCALED[metric]
+            assert "Metrics" in props, f"{name}: a fixed threshold on {metric}, which {parameter} scales"
+            (raw,) = [m for m in props["Metrics"] if m.get("ReturnData")]
+            assert "${" + parameter + "}" in raw["Expression"]["Fn::Sub"], f"{name} does not scale with {parameter}"
+            found.add(metric)
+    assert found == set(PARAMETER_SCALED)
+
+
+def _bounds(template: dict[str, Any], parameter: str) -> list[int]:
+    p = template["Parameters"][parameter]
+    return sorted({int(p["MinValue"]), int(p["Default"]), int(p["MaxValue"])})
+
+
+def test_borrow_latency_alarm_fires_before_clients_give_up_for_every_borrow_timeout(template: dict[str, Any]) -> None:
+    props = template["Resources"]["ProxyBorrowLatencyAlarm"]["Properties"]
+    for timeout in _bounds(template, "ProxyConnectionBorrowTimeout"):
+        values = parameter_values(template, {"ProxyConnectionBorrowTimeout": str(timeout)})
+        _, metric, expression = math_alarm(props, values)
+        # DatabaseConnectionsBorrowLatency is in microseconds (RDS User Guide, RDS Proxy metrics).
+        at_timeout = evaluate(expression, {metric: timeout * 1_000_000})
+        assert at_timeout > props["Threshold"], f"borrow timeout {timeout} s: the alarm can never fire"
+        assert evaluate(expression, {metric: 1_000}) < props["Threshold"], f"{timeout} s: 1 ms is an alarm"
+
+
+def test_free_storage_alarm_stays_quiet_while_autoscaling_works(template: dict[str, Any]) -> None:
+    props = template["Resources"]["DbFreeStorageAlarm"]["Properties"]
+    assert props["ComparisonOperator"] == "LessThanThreshold"
+    for gib in _bounds(template, "DbAllocatedStorage"):
+        values = parameter_values(template, {"DbAllocatedStorage": str(gib)})
+        _, metric, expression = math_alarm(props, values)
+        allocated = gib * 1024**3
+        # Storage autoscaling starts below 10 % free (RDS User Guide): that is not an alarm yet.
+        assert evaluate(expression, {metric: 0.10 * allocated}) > props["Threshold"], f"{gib} GiB: pages on autoscale"
+        assert evaluate(expression, {metric: 0.01 * allocated}) < props["Threshold"], f"{gib} GiB: 1 % free is quiet"
+
+
 def test_duration_alarms_fire_before_the_timeout(template: dict[str, Any]) -> None:
     fns = functions(template)
     found = 0
@@ -602,20 +690,27 @@ STATEFUL = {
     "AWS::KMS::Key",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    "AWS::Cognito::UserPoolGroup",
     "AWS::SQS::Queue",
     "AWS::Backup::BackupVault",
 }
 
 
-def test_every_stateful_or_identity_resource_states_its_policies(resources: dict[str, Any]) -> None:
+def test_every_stateful_or_identity_resource_states_its_policies(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
     for name, r in resources.items():
         if r["Type"] in STATEFUL:
             assert "DeletionPolicy" in r and "UpdateReplacePolicy" in r, name
-    for name in ("UserPool", "UserPoolClient"):
-        # Never conditional: a replaced pool gives every user a new `sub`, in every stage.
+    for name in ("UserPool", "UserPoolClient", "AdminGroup"):
+        # Never conditional: a replaced pool gives every user a new `sub`, in every stage; the
+        # group holds the administrators' memberships in the retained pool.
         assert resources[name]["DeletionPolicy"] == "Retain", name
         assert resources[name]["UpdateReplacePolicy"] == "Retain", name
     assert resources["Database"]["UpdateReplacePolicy"] == {"Fn::If": ["IsProd", "Snapshot", "Delete"]}
+    # The key that encrypts retained recovery points outlives the stack whenever there are any.
+    assert resources["KmsKey"]["DeletionPolicy"] == {"Fn::If": ["KeepKey", "Retain", "Delete"]}
+    assert {"Condition": "HasBackupPlan"} in template["Conditions"]["KeepKey"]["Fn::Or"]
 
 
 def test_validate_runs_cfn_lint_with_the_informational_rules() -> None:

@@ -92,6 +92,16 @@ def test_birth_date_must_be_plausible():
             UserCreate(username="abc", date_of_birth=bad)
 
 
+@pytest.mark.parametrize(
+    "written", [86400, "86400", 0, 0.0, "2000-01-01T00:00:00+23:59", "2000-01-01T23:00:00Z", "1990-4-1", "19900401"]
+)
+def test_a_birth_date_is_written_yyyy_mm_dd_and_nothing_else_is_read_as_one(written):
+    # A number would be Unix time and a datetime would lose its time and offset: another date.
+    with pytest.raises(ValidationError, match="YYYY-MM-DD"):
+        UserUpdate(date_of_birth=written)
+    assert UserUpdate(date_of_birth="1990-04-01").date_of_birth == date(1990, 4, 1)
+
+
 @pytest.mark.parametrize("username", ["ab", "a" * 51, "has space", "dash-ed", "dot.ted", "ünï"])
 def test_username_rules(username):
     with pytest.raises(ValidationError):

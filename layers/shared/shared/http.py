@@ -23,10 +23,11 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from . import caching
 from .errors import (
@@ -42,6 +43,8 @@ from .errors import (
 from .identity import UUID_RE, Identity, identity_from_event
 from .jsonio import _bad_text, check_values, json_loads, to_json
 from .observability import logger, metrics
+from .pagination import CURSOR_DESCRIPTION, CURSOR_PATTERN
+from .schemas import MAX_IDEMPOTENCY_KEY
 from .settings import get_settings
 
 JSON = content_types.APPLICATION_JSON
@@ -75,9 +78,6 @@ def require_admin(app: APIGatewayHttpResolver) -> Identity:
     return who
 
 
-MAX_IDEMPOTENCY_KEY = 200
-
-
 def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
     """The request's `Idempotency-Key` header (1-200 printable ASCII characters), if it has one.
 
@@ -100,17 +100,48 @@ def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
     return key
 
 
-def request_fingerprint(app: APIGatewayHttpResolver) -> str:
-    """What an Idempotency-Key is bound to: SHA-256 (hex) over the method, the path (as routed)
-    and the body as canonical JSON (keys sorted, no insignificant whitespace, UTF-8), so the same
-    JSON sent with other key order or spacing is the same request. A reused key with another
-    fingerprint is refused (draft-ietf-httpapi-idempotency-key-header, "Idempotency-Key reuse")."""
+def request_fingerprint(app: APIGatewayHttpResolver, body: Any, *path_ids: str) -> str:
+    """What an Idempotency-Key (or a client-chosen id) is bound to: SHA-256 (hex) over the route
+    (routeKey: the method and path template, so `/posts/` is `/posts`), the path's ids as the
+    route read them (`path_ids`, e.g. a lower-cased UUID) and the body as the route's model read
+    it (`body.model_dump(mode="json")`, keys sorted, UTF-8). The same request therefore has one
+    fingerprint however its JSON is ordered or spaced and however its UUIDs are cased; a reused
+    key with another fingerprint is refused (draft-ietf-httpapi-idempotency-key-header,
+    "Idempotency-Key reuse")."""
     event = app.current_event
-    body = event.raw_event.get("body")
-    parsed = json_loads(body) if body else None
-    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    text = f"{event.http_method.upper()} {event.raw_event.get('rawPath')}\n{canonical}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    route = event.raw_event.get("routeKey") or f"{event.http_method.upper()} {event.raw_event.get('rawPath')}"
+    data = body.model_dump(mode="json") if hasattr(body, "model_dump") else body
+    canonical = json.dumps(
+        {"route": route, "path": list(path_ids), "body": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def one_request_name(key: str | None, client_id: Any, field: str) -> None:
+    """An Idempotency-Key and a client-chosen id (`field`) each name a create on their own; sent
+    together, a later request under the same key could not be matched to the record the first one
+    made under the client's id. 422 naming the field."""
+    if key is not None and client_id is not None:
+        raise Unprocessable(
+            "send either an Idempotency-Key header or a " + field + ", not both",
+            [
+                {
+                    "field": field,
+                    "in": "body",
+                    "message": "each names the request on its own: retry with the same one you sent first",
+                }
+            ],
+        )
+
+
+# The `cursor` query parameter of every keyset list: an opaque token from the last page's
+# `next_cursor` (shared.pagination).
+CursorQuery = Annotated[
+    str | None, Query(min_length=1, max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION)
+]
 
 
 def require_uuid(value: str, what: str) -> str:
@@ -312,8 +343,7 @@ def make_handler(
         limit = settings.max_body_bytes
         if _body_too_large(event, limit):
             return _plain_error(PayloadTooLarge(f"the request body is larger than {limit // 1024} KB"))
-        if not _body_as_text(event):
-            return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
+        # An encoded body (gzip bytes are not UTF-8) is refused for its coding before it is read.
         coding = _encoded_body(event)
         if coding is not None:
             return _plain_error(
@@ -322,6 +352,8 @@ def make_handler(
                     [{"field": "Content-Encoding", "in": "header", "message": "only identity is accepted"}],
                 )
             )
+        if not _body_as_text(event):
+            return _plain_error(BadRequest("the request body is not UTF-8 text", code="malformed_body"))
         if not _normalize_content_type(event):
             return _plain_error(
                 UnsupportedMediaType(

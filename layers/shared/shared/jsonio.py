@@ -36,13 +36,15 @@ def to_json(value: Any) -> str:
 
 class _Refused:
     """A JSON number json.loads would have turned into something else: NaN/Infinity, a number
-    beyond the float range (inf) or one that underflows to 0.0. Found and named by `check_values`."""
+    beyond the float range (inf), one that underflows to 0.0, or one with more digits than a
+    double holds (`rounded`: what it would have become). Found and named by `check_values`."""
 
-    __slots__ = ("text", "underflow")
+    __slots__ = ("rounded", "text", "underflow")
 
-    def __init__(self, text: str, underflow: bool = False) -> None:
+    def __init__(self, text: str, underflow: bool = False, rounded: float | None = None) -> None:
         self.text = text
         self.underflow = underflow
+        self.rounded = rounded
 
 
 _NONZERO_MANTISSA = re.compile(r"^[+-]?0*\.?0*[1-9]")
@@ -54,6 +56,12 @@ def _parse_float(text: str) -> float | _Refused:
         return _Refused(text)
     if value == 0.0 and _NONZERO_MANTISSA.match(text):
         return _Refused(text, underflow=True)
+    # A double holds 15-17 significant digits: a number written with more (a decimal amount,
+    # 12345678901234567890.5, a subnormal that rounds: 3e-324) would be stored as another value.
+    # repr() gives the shortest text that reads back as the same double (Python's float repr),
+    # so equal values mean nothing was lost: 0.1, 1E2 and 1.50 pass.
+    if Decimal(repr(value)) != Decimal(text):
+        return _Refused(text, rounded=value)
     return value
 
 
@@ -87,11 +95,15 @@ def check_values(value: Any, where: str = "body") -> None:
         if isinstance(item, str):
             problem = _bad_text(item)
         elif isinstance(item, _Refused):
-            problem = (
-                f"{item.text} underflows to 0 in a IEEE 754 double: send 0 or a number of at least 5e-324"
-                if item.underflow
-                else f"{item.text} is not a finite number: JSON numbers lie within ±1.7976931348623157e308"
-            )
+            if item.underflow:
+                problem = f"{item.text} underflows to 0 in a IEEE 754 double: send 0 or a number of at least 5e-324"
+            elif item.rounded is not None:
+                problem = (
+                    f"{item.text} would be stored as {item.rounded!r} (a IEEE 754 double holds 15-17 "
+                    "significant digits): send a number a double holds, or a string to keep every digit"
+                )
+            else:
+                problem = f"{item.text} is not a finite number: JSON numbers lie within ±1.7976931348623157e308"
         elif isinstance(item, dict):
             for key, child in item.items():
                 key_problem = _bad_text(key)

@@ -60,9 +60,46 @@ class AuthorSummary(BaseModel):
     profile_image_url: str | None = None
 
 
-def json_doc(model: Any, description: str) -> dict[str, Any]:
-    """An OpenAPI response entry for a route: Powertools registers `model` (and what it nests)."""
-    return {"description": description, "content": {"application/json": {"model": model}}}
+# The headers the API documents, described once. Request headers a route reads are named in its
+# decorator (`openapi_extensions=reads_headers(...)`), response headers in its `json_doc(...)`.
+MAX_IDEMPOTENCY_KEY = 200
+REQUEST_HEADERS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {
+        "description": "A key you choose that names this create: the same request again replays it (200); "
+        "another request under the same key is 422 `idempotency_key_reused` "
+        "(draft-ietf-httpapi-idempotency-key-header). Not together with a client-chosen id.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": "^[ -~]+$"},
+    },
+    "If-Match": {
+        "description": "The ETag you read: the change applies only to that version of the post (412 for "
+        "another; `*` for any version). Compared strongly (RFC 9110 §13.1.1).",
+        "schema": {"type": "string"},
+    },
+}
+RESPONSE_HEADERS: dict[str, str] = {
+    "ETag": "The post's content version, for If-Match (a new one after every edit).",
+    "Location": "The created resource's path, relative to the API's base URL.",
+    "Link": 'The published post\'s canonical address (rel="canonical"), percent-encoded.',
+    "Content-Location": "The canonical, percent-encoded path of the post read by its slug.",
+}
+
+
+def reads_headers(*names: str) -> dict[str, Any]:
+    """A route's `openapi_extensions`: the request headers it reads (keys of REQUEST_HEADERS),
+    turned into header parameters when openapi.json is assembled."""
+    unknown = set(names) - set(REQUEST_HEADERS)
+    if unknown:
+        raise KeyError(f"undocumented request headers: {sorted(unknown)}")
+    return {"x-request-headers": list(names)}
+
+
+def json_doc(model: Any, description: str, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An OpenAPI response entry for a route: Powertools registers `model` (and what it nests);
+    `headers` names the response headers it carries (keys of RESPONSE_HEADERS)."""
+    doc: dict[str, Any] = {"description": description, "content": {"application/json": {"model": model}}}
+    if headers:
+        doc["headers"] = {h: {"description": RESPONSE_HEADERS[h], "schema": {"type": "string"}} for h in headers}
+    return doc
 
 
 ERROR_MEANINGS: dict[int, str] = {

@@ -6,8 +6,9 @@ A file holds blocks, each opened by a name line and run until the next one:
     -- The post as JSON text, or no row.
     SELECT ... WHERE p.post_id = CAST(:post_id AS uuid)
 
-* Parameters are `:name`, cast one way only: `CAST(:name AS type)` (shared.wire compiles them
-  to `$n` once per statement text).
+* Parameters are `:name` (shared.wire compiles them to `$n` once per statement text). One whose
+  type PostgreSQL cannot infer from its use (the Parse message names no parameter types) is cast, and only one
+  way: `CAST(:name AS type)`; `:name::type` is refused when the file loads.
 * `{{other}}` includes the block `other` of the same file, or of the layer's fragments.sql
   (e.g. `{{author_json}}`), when the file is loaded: the text sent to PostgreSQL is fixed at
   import, and a request's values only ever travel as parameters.
