@@ -11,18 +11,25 @@ from typing import Annotated
 
 import stats_queries as queries
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from stats_models import Health, PublicStats, StatsHistory
 from stats_schedule import HISTORY_METRICS, on_schedule
 
 from shared import snapstart
 from shared.errors import AppError, ServiceUnavailable, Unprocessable
 from shared.http import create_app, json_response, make_handler, require_admin
-from shared.schemas import IsoDateTime, error_docs
+from shared.schemas import IsoDateTime, error_docs, json_doc
 
 app = create_app()
 
 
 # -- HTTP routes -----------------------------------------------------------------------
-@app.get("/stats", summary="Latest public statistics", tags=["stats"], operation_id="getStats")
+@app.get(
+    "/stats",
+    summary="Latest public statistics",
+    tags=["stats"],
+    operation_id="getStats",
+    responses={200: json_doc(PublicStats, "The latest snapshot's numbers (all null before the first run)")},
+)
 def latest_stats():
     body = queries.latest_public()
     if body is None:
@@ -45,7 +52,7 @@ def latest_stats():
     tags=["stats"],
     operation_id="getStatsHistory",
     responses={
-        200: {"description": "The metric and its recorded points since `since`"},
+        200: json_doc(StatsHistory, "The metric and its recorded points since `since`"),
         **error_docs(401, 403, meanings={403: "Not an administrator.", 422: "Unknown metric or invalid input."}),
     },
 )
@@ -67,7 +74,16 @@ def stats_history(
     return json_response('{"metric":' + json.dumps(metric) + ',"points":' + points + "}")
 
 
-@app.get("/health", summary="Database reachable and schema version", tags=["ops"], operation_id="getHealth")
+@app.get(
+    "/health",
+    summary="Database reachable and schema version",
+    tags=["ops"],
+    operation_id="getHealth",
+    responses={
+        200: json_doc(Health, "The database answered"),
+        **error_docs(503, meanings={503: "The database is unreachable."}),
+    },
+)
 def health():
     try:
         version = queries.schema_version()
