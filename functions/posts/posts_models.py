@@ -264,7 +264,11 @@ class PostCreate(BaseModel):
     excerpt: Excerpt | None = None
     slug: Slug | None = Field(None, description=SLUG_DESCRIPTION)
     status: EditableStatus = "draft"
-    tags: TagList = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
+    tags: TagList = Field(
+        default_factory=list,
+        description="At most 10, each 1-30 characters once normalised (NFKC, trimmed, lowercased: a character "
+        "such as ﷺ becomes several).",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KB.")
     featured_image_url: ImageUrl | None = None
 

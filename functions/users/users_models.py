@@ -192,7 +192,11 @@ SocialLinks = Annotated[
     AfterValidator(_bounded_object),
     Field(json_schema_extra={"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": 50}}),
 ]
-Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
+Preferences = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_object),
+    Field(json_schema_extra={"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": 50}}),
+]
 
 
 @dataclass(frozen=True)
