@@ -25,6 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from shared.text import is_blank
 from tests.conftest import ROOT
 from tests.reliability.conftest import TALLY, LocalApiClient
 
@@ -104,6 +105,9 @@ def _beyond_the_schema(case: Any, response: Any) -> str | None:
     both = "idempotency-key" in headers and client_id and _details(response) & {"post_id", "comment_id"}
     if response.status_code == 422 and both:
         return "an Idempotency-Key together with a client-chosen id (one names the request)"
+    blank = [f for f in _details(response) if isinstance(body.get(f), str) and is_blank(body[f])]
+    if response.status_code == 422 and blank and len(blank) == len(_details(response)):
+        return "text that renders as nothing (controls, invisible characters; VISIBLE_RULE in the descriptions)"
     if response.status_code == 422 and _details(response) == {"tags"} and isinstance(body.get("tags"), list):
         from shared.text import fold
 
