@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.schemas import DOCS_ONLY, AuthorSummary
-from shared.text import is_blank
+from shared.text import VISIBLE_RULE, is_blank
 
 MAX_CONTENT_LENGTH = 10_000
 MAX_DEPTH = 9  # depth 0..9: ten levels; the migration's trigger enforces the same limit
@@ -29,7 +29,11 @@ def _readable_text(value: str) -> str:
 
 Content = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_CONTENT_LENGTH, description="The comment's text (1-10,000 characters)."),
+    Field(
+        min_length=1,
+        max_length=MAX_CONTENT_LENGTH,
+        description="The comment's text (1-10,000 characters). " + VISIBLE_RULE,
+    ),
     AfterValidator(_readable_text),
 ]
 

@@ -65,9 +65,16 @@ def _errors(*statuses: int) -> dict[int, dict[str, Any]]:
 
 def parse_fields(raw: str | None, sort: str) -> frozenset[str]:
     """`fields=a,b` against posts_queries.LIST_FIELDS; unknown names are a 422 naming the query parameter."""
-    if raw is None or not raw.strip():
+    if raw is None:
         return queries.DEFAULT_LIST_FIELDS | ({"score"} if sort == "popular" else set())
-    names = {f.strip() for f in raw.split(",") if f.strip()}
+    parts = [f.strip() for f in raw.split(",")]
+    if not all(parts):
+        # As the document's pattern says: names separated by single commas (`fields=` names none).
+        raise Unprocessable(
+            "fields names no field",
+            [{"field": "fields", "in": "query", "message": "comma-separated field names, at least one, none empty"}],
+        )
+    names = set(parts)
     unknown = sorted(names - queries.LIST_FIELDS.keys())
     if unknown:
         raise Unprocessable(

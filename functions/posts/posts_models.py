@@ -31,6 +31,7 @@ from pydantic import (
 from shared.schemas import DOCS_ONLY, AuthorSummary
 from shared.text import (
     DEFAULT_IGNORABLE,
+    VISIBLE_RULE,
     fold,
     is_default_ignorable,
     like_contains,
@@ -63,11 +64,16 @@ def _no_nul(value: str) -> str:
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    Field(description="1-500 characters. " + VISIBLE_RULE),
     AfterValidator(_no_nul),
     AfterValidator(visible),
 ]
 Content = Annotated[
-    str, StringConstraints(min_length=1, max_length=100_000), AfterValidator(_no_nul), AfterValidator(visible)
+    str,
+    StringConstraints(min_length=1, max_length=100_000),
+    Field(description="1-100,000 characters. " + VISIBLE_RULE),
+    AfterValidator(_no_nul),
+    AfterValidator(visible),
 ]
 Excerpt = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_no_nul)]
 
@@ -264,7 +270,11 @@ class PostCreate(BaseModel):
     excerpt: Excerpt | None = None
     slug: Slug | None = Field(None, description=SLUG_DESCRIPTION)
     status: EditableStatus = "draft"
-    tags: TagList = Field(default_factory=list, description="At most 10, each 1-30 characters; lowercased.")
+    tags: TagList = Field(
+        default_factory=list,
+        description="At most 10, each 1-30 characters once normalised (NFKC, trimmed, lowercased: a character "
+        "such as ﷺ becomes several).",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KB.")
     featured_image_url: ImageUrl | None = None
 

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from shared.schemas import DOCS_ONLY
-from shared.text import like_escape, search_form, visible
+from shared.text import VISIBLE_RULE, like_escape, search_form, visible
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_]{3,50}$"
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -148,7 +148,7 @@ def _doc_pattern(pattern: str) -> Any:
 Email = Annotated[str, Field(min_length=3, max_length=255), _doc_pattern(EMAIL_PATTERN), AfterValidator(_email)]
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=100),
+    Field(min_length=1, max_length=100, description="1-100 characters on one line. " + VISIBLE_RULE),
     _doc_pattern(VISIBLE_LINE_PATTERN),
     AfterValidator(_single_line),
     AfterValidator(visible),
@@ -192,7 +192,11 @@ SocialLinks = Annotated[
     AfterValidator(_bounded_object),
     Field(json_schema_extra={"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": 50}}),
 ]
-Preferences = Annotated[dict[str, Any], AfterValidator(_bounded_object)]
+Preferences = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_object),
+    Field(json_schema_extra={"maxProperties": MAX_OBJECT_KEYS, "propertyNames": {"minLength": 1, "maxLength": 50}}),
+]
 
 
 @dataclass(frozen=True)

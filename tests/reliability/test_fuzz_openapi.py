@@ -25,6 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from shared.text import is_blank
 from tests.conftest import ROOT
 from tests.reliability.conftest import TALLY, LocalApiClient
 
@@ -95,13 +96,23 @@ def _beyond_the_schema(case: Any, response: Any) -> str | None:
     if response.status_code == 422 and body.get("email") is not None and _details(response) == {"email"}:
         return "a body email other than the token's verified one (it must repeat the claim)"
     headers = {k.lower(): v for k, v in (case.headers or {}).items()}
+    client_id = body.get("post_id") or body.get("comment_id")
     if response.status_code == 412 and "if-match" in headers:
         return "an If-Match naming no current version (only an ETag the API returned is current)"
-    if response.status_code == 422 and "idempotency-key" in headers:
-        if _error(response).get("code") == "idempotency_key_reused":
-            return "an Idempotency-Key used before with another request"
-        if _details(response) & {"post_id", "comment_id"} and (body.get("post_id") or body.get("comment_id")):
-            return "an Idempotency-Key together with a client-chosen id (one names the request)"
+    reused = _error(response).get("code") == "idempotency_key_reused"
+    if response.status_code == 422 and reused and ("idempotency-key" in headers or client_id):
+        return "an Idempotency-Key or a client-chosen id used before with another request"
+    both = "idempotency-key" in headers and client_id and _details(response) & {"post_id", "comment_id"}
+    if response.status_code == 422 and both:
+        return "an Idempotency-Key together with a client-chosen id (one names the request)"
+    blank = [f for f in _details(response) if isinstance(body.get(f), str) and is_blank(body[f])]
+    if response.status_code == 422 and blank and len(blank) == len(_details(response)):
+        return "text that renders as nothing (controls, invisible characters; VISIBLE_RULE in the descriptions)"
+    if response.status_code == 422 and _details(response) == {"tags"} and isinstance(body.get("tags"), list):
+        from shared.text import fold
+
+        if any(isinstance(t, str) and not 1 <= len(fold(t)) <= 30 for t in body["tags"]):
+            return "a tag whose normalised form (NFKC, trimmed) is not 1-30 characters long"
     return None
 
 

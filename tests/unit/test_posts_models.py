@@ -358,7 +358,10 @@ def test_parse_fields():
     from shared.errors import Unprocessable
 
     assert parse_fields(None, "published_at") == q.DEFAULT_LIST_FIELDS
-    assert "score" in parse_fields("", "popular")
+    assert "score" in parse_fields(None, "popular")
+    for names_none in ("", " ", "title,,slug", ",title"):
+        with pytest.raises(Unprocessable):
+            parse_fields(names_none, "published_at")
     assert parse_fields("title, slug", "published_at") == {"post_id", "title", "slug"}
     with pytest.raises(Unprocessable) as refused:
         parse_fields("title,content", "published_at")

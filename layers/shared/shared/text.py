@@ -46,6 +46,14 @@ def is_default_ignorable(ch: str) -> bool:
     return DEFAULT_IGNORABLE.fullmatch(ch) is not None
 
 
+# The rule `visible` applies, in words for the API document (JSON Schema's patterns cannot name
+# Unicode's invisible characters).
+VISIBLE_RULE = (
+    "At least one visible character: text of only spaces, control characters or invisible ones "
+    "(zero-width, format, default-ignorable) renders as nothing and is refused."
+)
+
+
 def is_blank(text: str) -> bool:
     """True when `text` renders as nothing (see the module docstring)."""
     return all(
