@@ -10,7 +10,6 @@ python -m devstack openapi [--check]  (writes openapi.json from the functions' r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -28,15 +27,14 @@ from devstack.stack import DEFAULT_LOCAL_DIR, REPO  # noqa: E402
 
 def _env_vars(path: str | None) -> dict[str, Any] | None:
     """A SAM --env-vars file: {"Parameters": {...}, "UsersFunction": {...}}."""
+    from devstack import envvars
+
     if not path:
         return None
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"--env-vars {path}: {exc}") from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise SystemExit(f'--env-vars {path}: expected {{"Parameters": {{...}}, "<FunctionLogicalId>": {{...}}}}')
-    return data
+        return envvars.load(path)
+    except envvars.EnvVarsError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _port(value: str | None, default: int) -> int:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import provision
+from devstack import envvars, provision
 from devstack.postgres import Cluster, find_bindir, free_port, random_password
 from devstack.template import ACCOUNT_ID, REGION, STACK_NAME, Function, Template, placeholder_text
 from shared.migrations import MigrationError
@@ -393,8 +393,8 @@ class LocalStack:
         """The function's environment as Lambda would give it, on the local stack.
 
         Template (Globals + function) < local values < an env-vars file
-        (SAM format: {"Parameters": {...}, "<LogicalId>": {...}}; as with
-        `sam local`, only variables the template declares are overridden).
+        (SAM format, read as `sam local` reads it: devstack.envvars; only variables the template
+        declares are overridden).
         """
         declared = fn.environment
         env: dict[str, str] = {}
@@ -404,14 +404,12 @@ class LocalStack:
             else:
                 env[key] = placeholder_text(value)
         env.update(self.local_values())
-        overrides = overrides or {}
         ignored: list[str] = []
-        for scope in ("Parameters", fn.name):
-            for key, value in (overrides.get(scope) or {}).items():
-                if key in declared or key in env:
-                    env[key] = "" if value is None else placeholder_text(value)
-                else:
-                    ignored.append(key)
+        for key, value in envvars.overrides_for(overrides, fn).items():
+            if key in declared or key in env:
+                env[key] = value
+            else:
+                ignored.append(key)
         if ignored and log is not None:
             names = ", ".join(ignored)
             log(f"{fn.name}: env-vars the template does not declare are ignored (as with sam local): {names}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack import envvars
 from devstack.invoke import ResponseCatcher, is_custom_resource, is_http, load_event
 from devstack.stack import LocalStack, StackError
 from devstack.template import REGION, Template
@@ -294,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (BUILD / "template.yaml").exists():
             raise engine.EngineError("no artifact: run `make build` first")
         template = load_template(REPO / "template.yaml")
+        overrides = envvars.load(args.env_vars) if args.env_vars else None  # refused before anything starts
         event = None
         if not args.start_api:
             if not args.function or not args.event:
@@ -308,7 +310,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with container_view(stack) as view, tempfile.TemporaryDirectory(prefix="sam-env-") as tmp:
-            overrides = json.loads(args.env_vars.read_text()) if args.env_vars else None
             env_vars = view.write_env_vars(template, Path(tmp) / "env.json", overrides)
             if args.start_api:
                 return start_api(view, template, env_vars, args.port, args.arch)

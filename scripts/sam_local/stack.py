@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from devstack import envvars
 from devstack.invoke import ResponseCatcher
 from devstack.stack import LocalStack
 from devstack.template import Template
@@ -142,12 +143,11 @@ class ContainerView:
         values = self.env_vars(template)
         ignored: set[str] = set()
         for fn in template.functions.values():
-            for scope in ("Parameters", fn.name):
-                for key, value in ((overrides or {}).get(scope) or {}).items():
-                    if key in fn.environment:
-                        values[fn.name][key] = str(value)
-                    else:
-                        ignored.add(key)
+            for key, value in envvars.overrides_for(overrides, fn).items():
+                if key in fn.environment:
+                    values[fn.name][key] = value
+                else:
+                    ignored.add(key)
         if ignored:
             print(
                 "env-vars the template does not declare are ignored (as sam local does): " + ", ".join(sorted(ignored)),

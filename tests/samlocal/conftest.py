@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 ROWS: list[dict[str, Any]] = []
-REPORT = Path(__file__).resolve().parents[2] / ".aws-sam" / "sam-local-comparison.md"
+# One file per architecture: `make sam-local-test` runs x86_64 and then arm64, and the second run
+# must not overwrite the first one's table.
+REPORT = (
+    Path(__file__).resolve().parents[2]
+    / ".aws-sam"
+    / f"sam-local-comparison-{os.environ.get('SAM_LOCAL_ARCH', 'arm64')}.md"
+)
 
 
 def table() -> str:
