@@ -182,9 +182,9 @@ def _no_nul(node: Any) -> None:
             node["pattern"] = NO_NUL_PATTERN
         if node.get("type") == "object" and node.get("additionalProperties") is True:
             node["additionalProperties"] = {"$ref": f"#/components/schemas/{JSON_VALUE}"}
-            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
-        elif node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
-            node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+            # Keys too, whatever else the model says of them (a length): merged, not replaced.
+            node.setdefault("propertyNames", {}).setdefault("pattern", NO_NUL_PATTERN)
         for value in node.values():
             _no_nul(value)
     elif isinstance(node, list):
